@@ -60,8 +60,10 @@ let package = Package(
         .executableTarget(name: "EmbedMigrationsTool", path: "Sources/EmbedMigrationsTool"),
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["EmbedMigrationsTool"]),
 
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
-        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres"]),
+        // Scratch databases and CLI runs shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres", "TestSupport"]),
         .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24", "Bitrix24Simulator"]),
         .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
     ],
