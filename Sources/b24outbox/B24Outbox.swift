@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct B24Outbox: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "b24outbox",
+        abstract: "Reliable, audited delivery of Bitrix24 chats and notifications from PostgreSQL.",
+        subcommands: [MigrateCommand.self]
+    )
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import Postgres
+
+/// `--database-url`, else `DATABASE_URL`, else libpq's own defaults (`PGHOST`, `PGPORT`, …).
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: ArgumentHelp(
+        "PostgreSQL URI or conninfo string (default: $DATABASE_URL, else libpq's PG* variables).",
+        valueName: "url"))
+    var databaseURL: String?
+
+    var conninfo: String {
+        databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
+    }
+
+    func connect() throws -> Connection {
+        do {
+            return try Connection(conninfo)
+        } catch let error as PostgresError {
+            throw ValidationError(
+                "cannot connect to PostgreSQL: \(error.message). Check --database-url or DATABASE_URL.")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Outbox
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the pending schema migrations (safe to run concurrently).",
+        discussion: "With --status, list every migration and whether it is applied, and change nothing."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "List migrations and their state instead of applying them.")
+    var status = false
+
+    @Flag(help: "Print machine-readable JSON (with --status).")
+    var json = false
+
+    func run() throws {
+        let db = try database.connect()
+        let migrator = Migrator()
+        if status {
+            let statuses = try migrator.status(on: db)
+            if json {
+                try printJSON(statuses)
+            } else {
+                for entry in statuses {
+                    let when = entry.appliedAt.map { "  \($0)" } ?? ""
+                    print("\(entry.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(entry.name)\(when)")
+                }
+            }
+            if statuses.contains(where: { $0.state == .changed || $0.state == .unknown }) {
+                throw ExitCode(1)
+            }
+            return
+        }
+        let applied = try migrator.migrate(on: db)
+        if applied.isEmpty {
+            print("Schema is up to date (\(migrator.migrations.count) migrations applied).")
+        } else {
+            for name in applied { print("applied \(name)") }
+        }
+    }
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
