@@ -44,7 +44,7 @@ let package = Package(
         ),
         .target(
             name: "Outbox",
-            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Postgres", "Bitrix24", .product(name: "Logging", package: "swift-log")],
             plugins: ["EmbedMigrations"]
         ),
         .executableTarget(
@@ -63,7 +63,7 @@ let package = Package(
         // Scratch databases and CLI runs shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres", "TestSupport"]),
+        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres", "Bitrix24", "TestSupport"]),
         .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24", "Bitrix24Simulator"]),
         .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
     ],

@@ -25,6 +25,7 @@ public struct PostgresType: RawRepresentable, Hashable, Sendable {
     public static let textArray = PostgresType(rawValue: 1009)
     public static let int8Array = PostgresType(rawValue: 1016)
     public static let timestamptz = PostgresType(rawValue: 1184)
+    public static let timestamptzArray = PostgresType(rawValue: 1185)
     public static let uuid = PostgresType(rawValue: 2950)
     public static let jsonb = PostgresType(rawValue: 3802)
     public static let jsonbArray = PostgresType(rawValue: 3807)
@@ -144,6 +145,7 @@ extension String: PostgresArrayElement { public static var postgresArrayType: Po
 extension Int: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
 extension Int64: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
 extension JSONB: PostgresArrayElement { public static var postgresArrayType: PostgresType { .jsonbArray } }
+extension Date: PostgresArrayElement { public static var postgresArrayType: PostgresType { .timestamptzArray } }
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
     public static var postgresArrayType: PostgresType { Wrapped.postgresArrayType }
 }
