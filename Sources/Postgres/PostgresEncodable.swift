@@ -22,6 +22,7 @@ public struct PostgresType: RawRepresentable, Hashable, Sendable {
     public static let text = PostgresType(rawValue: 25)
     public static let json = PostgresType(rawValue: 114)
     public static let float8 = PostgresType(rawValue: 701)
+    public static let int4Array = PostgresType(rawValue: 1007)
     public static let textArray = PostgresType(rawValue: 1009)
     public static let int8Array = PostgresType(rawValue: 1016)
     public static let timestamptz = PostgresType(rawValue: 1184)
@@ -144,6 +145,7 @@ public protocol PostgresArrayElement: PostgresEncodable {
 extension String: PostgresArrayElement { public static var postgresArrayType: PostgresType { .textArray } }
 extension Int: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
 extension Int64: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
+extension Int32: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int4Array } }
 extension JSONB: PostgresArrayElement { public static var postgresArrayType: PostgresType { .jsonbArray } }
 extension Date: PostgresArrayElement { public static var postgresArrayType: PostgresType { .timestamptzArray } }
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {

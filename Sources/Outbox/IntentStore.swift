@@ -1,0 +1,167 @@
+import Bitrix24
+import Foundation
+import Postgres
+
+/// The intents projection and its log, changed together: every statement here updates
+/// intents and appends the log entries that explain the change, atomically.
+public struct IntentStore: Sendable {
+    /// Who holds leases taken through this store (written to the log as `worker`).
+    public var owner: String
+
+    public init(owner: String) {
+        self.owner = owner
+    }
+
+    /// Claims up to `limit` due intents of one portal (the one with the oldest due intent),
+    /// skipping rows other workers hold, under a lease of `lease`.
+    public func claim(limit: Int, lease: Duration, on db: Connection) throws -> [ClaimedIntent] {
+        let rows = try db.query("""
+            WITH head AS (
+                SELECT portal_id FROM outbox.intents
+                 WHERE status = 'pending' AND next_attempt_at <= now()
+                   AND NOT EXISTS (SELECT 1 FROM outbox.portal_rate r
+                                    WHERE r.portal_id = intents.portal_id AND r.paused_until > now())
+                 ORDER BY next_attempt_at, id
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED
+            ), picked AS (
+                SELECT i.id FROM outbox.intents i, head
+                 WHERE i.portal_id = head.portal_id AND i.status = 'pending' AND i.next_attempt_at <= now()
+                 ORDER BY i.next_attempt_at, i.id
+                 LIMIT $1
+                 FOR UPDATE OF i SKIP LOCKED
+            ), claimed AS (
+                UPDATE outbox.intents i
+                   SET status = 'claimed', attempts = i.attempts + 1, lease_owner = $2,
+                       lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
+                  FROM picked WHERE i.id = picked.id
+                RETURNING i.id, i.portal_id, i.kind, i.payload, i.idempotency_key, i.attempts, i.lease_expires_at
+            ), logged AS (
+                INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
+                SELECT 'intent-' || id, 'intent.claimed', id, portal_id,
+                       jsonb_build_object('worker', $2::text, 'attempt', attempts, 'lease_expires_at', lease_expires_at)
+                  FROM claimed
+            )
+            SELECT id, portal_id, kind, payload::text, idempotency_key, attempts, lease_expires_at
+              FROM claimed ORDER BY id
+            """, [limit, owner, lease.inSeconds])
+        return try rows.map { row in
+            ClaimedIntent(
+                id: try row.decode(0), portalID: try row.decode(1),
+                kind: IntentKind(rawValue: try row.decode(2))!,
+                payload: try JSONValue(jsonData: Data(try row.decode(3, as: String.self).utf8)).objectValue ?? [:],
+                key: try row.decode(4), attempt: try row.decode(5), leaseExpiresAt: try row.decode(6))
+        }
+    }
+
+    /// Records outcomes of intents this owner holds. An intent whose lease this owner lost (it
+    /// expired and someone reclaimed it) is left alone and comes back among the `lost`.
+    @discardableResult
+    public func finish(
+        _ outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)], on db: Connection
+    ) throws -> (recorded: [Int64], lost: [Int64]) {
+        guard !outcomes.isEmpty else { return ([], []) }
+        var ids: [Int64] = [], statuses: [String] = [], types: [String] = [], retryAt: [Date?] = []
+        var resultIDs: [Int64?] = [], refunds: [Int32] = [], details: [JSONB] = []
+        for (intent, outcome) in outcomes {
+            let row = Self.row(for: outcome)
+            ids.append(intent.id)
+            statuses.append(row.status.rawValue)
+            types.append(row.type)
+            retryAt.append(row.retryAt)
+            resultIDs.append(row.resultID)
+            refunds.append(row.refund ? 1 : 0)
+            let data = row.data.merging(["worker": .string(owner), "attempt": .int(Int64(intent.attempt))])
+            details.append(JSONB(data.jsonString))
+        }
+        let rows = try db.query("""
+            WITH input AS (
+                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[],
+                                     $5::bigint[], $6::int[], $7::jsonb[])
+                    AS t(id, status, type, retry_at, result_id, refund, data)
+            ), changed AS (
+                UPDATE outbox.intents i
+                   SET status = input.status,
+                       attempts = i.attempts - input.refund,
+                       next_attempt_at = coalesce(input.retry_at, i.next_attempt_at),
+                       lease_owner = NULL, lease_expires_at = NULL,
+                       result_id = coalesce(input.result_id, i.result_id),
+                       delivered_at = CASE WHEN input.status = 'delivered' THEN now() END,
+                       last_error = CASE WHEN input.type IN ('delivery.failed', 'intent.dead')
+                                         THEN input.data ELSE i.last_error END,
+                       updated_at = now()
+                  FROM input
+                 WHERE i.id = input.id AND i.status = 'claimed' AND i.lease_owner = $8
+                RETURNING i.id, i.portal_id, input.type, input.data, input.retry_at
+            ), logged AS (
+                INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
+                SELECT 'intent-' || id, type, id, portal_id,
+                       CASE WHEN retry_at IS NULL THEN data
+                            ELSE data || jsonb_build_object('next_attempt_at', retry_at) END
+                  FROM changed
+            )
+            SELECT id FROM changed
+            """, [ids, statuses, types, retryAt, resultIDs, refunds, details, owner])
+        let recorded = try rows.map { try $0.decode(0, as: Int64.self) }
+        let recordedSet = Set(recorded)
+        return (recorded, ids.filter { !recordedSet.contains($0) })
+    }
+
+    private static func row(for outcome: DeliveryOutcome)
+        -> (status: IntentStatus, type: String, retryAt: Date?, resultID: Int64?, refund: Bool, data: JSONValue)
+    {
+        switch outcome {
+        case .delivered(let resultID, let details):
+            (.delivered, LogType.deliverySucceeded, nil, resultID, false,
+             details.merging(resultID.map { ["result_id": .int($0)] } ?? [:]))
+        case .retry(let at, let details):
+            (.pending, LogType.deliveryFailed, at, nil, false, details)
+        case .dead(let details):
+            (.dead, LogType.intentDead, nil, nil, false, details)
+        case .released(let at, let reason):
+            (.pending, LogType.intentReleased, at, nil, true, ["reason": .string(reason)])
+        }
+    }
+
+    /// Returns intents whose lease ran out to pending, logging `intent.lease_expired`. The next
+    /// attempt of a chat looks it up first, so a lost answer never makes a second chat.
+    @discardableResult
+    public static func reapExpiredLeases(limit: Int = 1000, on db: Connection) throws -> Int {
+        try db.query("""
+            WITH expired AS (
+                SELECT id, lease_owner, lease_expires_at FROM outbox.intents
+                 WHERE status = 'claimed' AND lease_expires_at < now()
+                 ORDER BY lease_expires_at LIMIT $1
+                 FOR UPDATE SKIP LOCKED
+            ), reset AS (
+                UPDATE outbox.intents i
+                   SET status = 'pending', next_attempt_at = now(), updated_at = now(),
+                       lease_owner = NULL, lease_expires_at = NULL
+                  FROM expired e
+                 WHERE i.id = e.id
+                RETURNING i.id, i.portal_id, i.attempts, e.lease_owner AS owner, e.lease_expires_at AS expired_at
+            )
+            INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
+            SELECT 'intent-' || id, 'intent.lease_expired', id, portal_id,
+                   jsonb_build_object('previous_worker', owner, 'lease_expires_at', expired_at, 'attempt', attempts)
+              FROM reset
+            """, [limit]).affectedRows
+    }
+}
+
+extension JSONValue {
+    /// The object's members with `other`'s added (or replaced); a non-object becomes `{"value": …}`.
+    func merging(_ other: [String: JSONValue]) -> JSONValue {
+        var members = objectValue ?? (isNull ? [:] : ["value": self])
+        members.merge(other) { _, new in new }
+        return .object(members)
+    }
+}
+
+extension Duration {
+    /// The duration as fractional seconds.
+    var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
