@@ -62,7 +62,7 @@ let package = Package(
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres"]),
-        .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24", "Bitrix24Simulator"]),
+        .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24"]),
         .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
     ],
     swiftLanguageModes: [.v6]
