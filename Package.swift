@@ -62,7 +62,16 @@ let package = Package(
 
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres"]),
-        .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24"]),
+        .testTarget(
+            name: "Bitrix24Tests",
+            dependencies: [
+                "Bitrix24",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
     ],
     swiftLanguageModes: [.v6]
