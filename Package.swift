@@ -64,7 +64,17 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres", "Bitrix24", "TestSupport"]),
-        .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24", "Bitrix24Simulator"]),
+        .testTarget(
+            name: "Bitrix24Tests",
+            dependencies: [
+                "Bitrix24",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
     ],
     swiftLanguageModes: [.v6]

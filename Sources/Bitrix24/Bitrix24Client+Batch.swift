@@ -1,0 +1,78 @@
+extension Bitrix24Client {
+    /// Bitrix24 refuses longer batches with `ERROR_BATCH_LENGTH_EXCEEDED`.
+    public static let maxBatchCommands = 50
+
+    /// Runs up to 50 commands in one request (one request against the rate limit).
+    ///
+    /// Each command gets its own outcome; with `halt` the commands after the first failure are
+    /// `.notExecuted`. A failure of the request as a whole (rate limit, timeout) throws, and then
+    /// any part of the batch may have run.
+    public func batch(_ commands: [BatchCommand], halt: Bool = false) async throws(Bitrix24Error) -> BatchResponse {
+        try Self.validateBatch(commands)
+        let response = try await perform(method: "batch") { auth in
+            Self.batchBody(commands, halt: halt, auth: auth)
+        }
+        return BatchResponse(
+            keys: commands.map(\.key), outcomes: BatchResponse.outcomes(of: response.result, commands: commands),
+            time: response.time, httpStatus: response.httpStatus, elapsed: response.elapsed,
+            portalMovedTo: response.portalMovedTo)
+    }
+
+    /// Refuses before sending what Bitrix24 would refuse or misreport.
+    static func validateBatch(_ commands: [BatchCommand]) throws(Bitrix24Error) {
+        guard commands.count <= maxBatchCommands else {
+            throw Bitrix24Error(
+                code: .batchLengthExceeded,
+                errorDescription: "\(commands.count) commands; a batch takes at most \(maxBatchCommands)",
+                method: "batch", failureClass: .permanent)
+        }
+        guard !commands.isEmpty else {
+            throw Bitrix24Error(code: .invalidArgument, errorDescription: "a batch needs at least one command", method: "batch")
+        }
+        var seen = Set<String>()
+        for command in commands {
+            guard !command.key.isEmpty, seen.insert(command.key).inserted else {
+                throw Bitrix24Error(
+                    code: .invalidArgument, errorDescription: "batch command keys must be non-empty and unique",
+                    method: "batch")
+            }
+            guard isValidMethodName(command.method) else {
+                throw Bitrix24Error(
+                    code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'",
+                    method: "batch")
+            }
+        }
+    }
+
+    /// `{"halt":0,"cmd":{"key":"method?query",…},"auth":"…"}`, written by hand because Bitrix24
+    /// runs the commands in the order of `cmd`, and `JSONValue` objects are unordered.
+    static func batchBody(_ commands: [BatchCommand], halt: Bool, auth: String?) -> [UInt8] {
+        var json = "{\"halt\":\(halt ? 1 : 0),\"cmd\":{"
+        for (i, command) in commands.enumerated() {
+            if i > 0 { json += "," }
+            json += jsonQuoted(command.key) + ":" + jsonQuoted(command.query)
+        }
+        json += "}"
+        if let auth { json += ",\"auth\":" + jsonQuoted(auth) }
+        json += "}"
+        return Array(json.utf8)
+    }
+
+    static func jsonQuoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

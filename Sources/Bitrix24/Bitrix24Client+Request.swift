@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import NIOHTTP1
+
+extension Bitrix24Client {
+    /// Builds the JSON body for the given access token (nil for a webhook) and sends it; on an
+    /// expired token refreshes (single-flight) and sends once more with the new token.
+    func perform(
+        method: String, body: @Sendable (_ accessToken: String?) -> [UInt8]
+    ) async throws(Bitrix24Error) -> Bitrix24Response {
+        guard isValidMethodName(method) else {
+            throw Bitrix24Error(
+                code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'",
+                method: String(method.prefix(60)))
+        }
+        let credentials = await store.credentials
+        do throws(Bitrix24Error) {
+            return try await attempt(method: method, credentials: credentials, body: body)
+        } catch where error.failureClass == .tokenExpired {
+            guard credentials.oauthSecrets != nil else {
+                throw Self.unrecoverable(error, because: "a webhook cannot refresh its token")
+            }
+            let renewed: Bitrix24Credentials
+            do throws(Bitrix24Error) {
+                renewed = try await store.refreshed(replacing: credentials.accessToken)
+            } catch let refreshError {
+                throw refreshError.code == .cannotRefresh
+                    ? Self.unrecoverable(error, because: refreshError.errorDescription ?? "it cannot be refreshed")
+                    : refreshError
+            }
+            do throws(Bitrix24Error) {
+                return try await attempt(method: method, credentials: renewed, body: body)
+            } catch where error.failureClass == .tokenExpired {
+                // Rejected again right after a refresh: another refresh would loop.
+                throw Self.unrecoverable(error, because: "the token was rejected again after a refresh")
+            }
+        }
+    }
+
+    private static func unrecoverable(_ error: Bitrix24Error, because reason: String) -> Bitrix24Error {
+        var error = error
+        error.failureClass = .permanent
+        error.errorDescription = [error.errorDescription, reason].compactMap { $0 }.joined(separator: "; ")
+        return error
+    }
+
+    /// One POST, plus one re-POST if the portal answers with a redirect.
+    private func attempt(
+        method: String, credentials: Bitrix24Credentials, body: (_ accessToken: String?) -> [UInt8]
+    ) async throws(Bitrix24Error) -> Bitrix24Response {
+        let started = ContinuousClock.now
+        var metadata: Logger.Metadata = ["b24.method": "\(method)", "b24.portal": "\(credentials.portal.host ?? "")"]
+        do throws(Bitrix24Error) {
+            var request = HTTPRequestData(
+                method: .POST, url: Self.endpoint(method, credentials), headers: jsonHeaders,
+                body: body(credentials.accessToken))
+            var response = try await transport.send(request, timeout: configuration.requestTimeout)
+            var movedTo: URL?
+            if Self.isRedirect(response.status) {
+                let origin = try Self.redirectOrigin(response, credentials: credentials, method: method)
+                request.url = Self.endpoint(method, credentials.movingPortal(to: origin))
+                response = try await transport.send(request, timeout: configuration.requestTimeout)
+                guard !Self.isRedirect(response.status) else {
+                    throw Bitrix24Error(
+                        code: .tooManyRedirects, errorDescription: "the new portal address redirected again",
+                        httpStatus: response.status, method: method)
+                }
+                movedTo = origin
+                await portalMoved(from: credentials.portal, to: origin)
+            }
+            var result = try Bitrix24Response.decode(
+                method: method, status: response.status, contentType: response.headers.first(name: "Content-Type"),
+                body: response.body)
+            result.elapsed = started.duration(to: .now)
+            result.portalMovedTo = movedTo
+            metadata["b24.status"] = "\(response.status)"
+            metadata["b24.duration_ms"] = "\(Int(result.elapsed.milliseconds))"
+            logger.debug("bitrix24 call", metadata: metadata)
+            return result
+        } catch {
+            let failure = error.scrubbed(of: credentials.secrets)
+            metadata["b24.status"] = failure.httpStatus.map { "\($0)" } ?? "-"
+            metadata["b24.duration_ms"] = "\(Int(started.duration(to: .now).milliseconds))"
+            metadata["b24.code"] = "\(failure.code)"
+            metadata["b24.class"] = "\(failure.failureClass)"
+            logger.log(level: failure.failureClass == .permanent ? .warning : .info, "bitrix24 call failed", metadata: metadata)
+            throw failure
+        }
+    }
+
+    private func portalMoved(from oldOrigin: URL, to newOrigin: URL) async {
+        guard await store.movePortal(from: oldOrigin, to: newOrigin) else { return }
+        logger.notice(
+            "bitrix24 portal moved",
+            metadata: ["b24.portal": "\(oldOrigin.host ?? "")", "b24.new_portal": "\(newOrigin.absoluteString)"])
+        await onPortalMoved?(newOrigin)
+    }
+
+    private var jsonHeaders: HTTPHeaders {
+        [
+            "Content-Type": "application/json; charset=utf-8", "Accept": "application/json",
+            "User-Agent": configuration.userAgent,
+        ]
+    }
+
+    /// Webhook: `PORTAL/rest/USER_ID/CODE/METHOD`; OAuth: `PORTAL/rest/METHOD` (token in the body).
+    static func endpoint(_ method: String, _ credentials: Bitrix24Credentials) -> URL {
+        switch credentials.storage {
+        case .webhook(let userID, let code):
+            return credentials.portal.appendingPathComponent("rest/\(userID)/\(code)/\(method)")
+        case .oauth:
+            return credentials.portal.appendingPathComponent("rest/\(method)")
+        }
+    }
+
+    private static func isRedirect(_ status: Int) -> Bool { [301, 302, 303, 307, 308].contains(status) }
+
+    /// The new portal origin named by `Location`. Plain http is accepted only when the
+    /// credentials allow it, so a redirect cannot downgrade a secure portal.
+    private static func redirectOrigin(
+        _ response: HTTPResponseData, credentials: Bitrix24Credentials, method: String
+    ) throws(Bitrix24Error) -> URL {
+        let current = endpoint(method, credentials)
+        guard let location = response.headers.first(name: "Location"),
+            let target = URL(string: location, relativeTo: current)?.absoluteURL,
+            let origin = try? Bitrix24Credentials.origin(of: target, allowInsecureHTTP: credentials.allowsInsecureHTTP),
+            origin != credentials.portal
+        else {
+            throw Bitrix24Error(
+                code: .invalidResponse,
+                errorDescription: "a redirect without a usable new portal address in Location",
+                httpStatus: response.status, method: method, failureClass: .permanent)
+        }
+        return origin
+    }
+}

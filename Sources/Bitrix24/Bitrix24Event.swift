@@ -1,0 +1,156 @@
+import Foundation
+
+/// An event Bitrix24 POSTs to an application's handler, decoded from a PHP-bracket form body
+/// (what Bitrix24 sends) or from JSON.
+///
+/// Events carry the portal's access and refresh tokens: `withoutTokens()` is the form to store,
+/// and `description` never shows a token.
+public struct Bitrix24Event: Sendable, Hashable {
+    /// The event name, upper-cased (`ONIMCONNECTORDIALOGFINISH`).
+    public var event: String
+    /// `event_handler_id`, or `eventId` as some documentation pages spell it.
+    public var eventHandlerID: Int64?
+    public var data: JSONValue
+    /// When Bitrix24 sent the event (Unix seconds).
+    public var ts: Int64?
+    public var auth: Auth
+    /// Every top-level field as received, tokens included.
+    public var fields: [String: JSONValue]
+
+    public struct DecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+        public var reason: String
+        public init(_ reason: String) { self.reason = reason }
+        public var description: String { "malformed Bitrix24 event: \(reason)" }
+    }
+
+    /// The `auth` block: who sent the event, and the tokens to verify and to call back with.
+    public struct Auth: Sendable, Hashable {
+        public var domain: String?
+        public var memberID: String?
+        /// Compare with the stored one in constant time: it is the only proof of origin.
+        public var applicationToken: String?
+        public var accessToken: String?
+        public var refreshToken: String?
+        public var expiresIn: Int64?
+        public var scope: String?
+        public var serverEndpoint: String?
+        public var clientEndpoint: String?
+        public var status: String?
+    }
+
+    /// Decodes `application/x-www-form-urlencoded` with PHP bracket keys.
+    public init(formBody: String) throws(DecodingError) {
+        let fields: [String: JSONValue]
+        do {
+            fields = try PHPForm.decode(formBody)
+        } catch let error as PHPForm.DecodingError {
+            throw DecodingError(error.reason)
+        } catch {
+            throw DecodingError("the form body cannot be read")
+        }
+        try self.init(fields: fields)
+    }
+
+    /// Decodes a JSON object.
+    public init(jsonBody: some DataProtocol) throws(DecodingError) {
+        guard let json = try? JSONValue(jsonData: jsonBody) else { throw DecodingError("the body is not JSON") }
+        guard case .object(let fields) = json else { throw DecodingError("the JSON body is not an object") }
+        try self.init(fields: fields)
+    }
+
+    /// Decodes by content type: JSON for `application/json`, else a form; without a content
+    /// type, a body starting with `{` is taken as JSON.
+    public init(body: some DataProtocol, contentType: String?) throws(DecodingError) {
+        let bytes = Array(body)
+        let type = contentType?.lowercased() ?? ""
+        let firstByte = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        if type.contains("json") || (type.isEmpty && firstByte == UInt8(ascii: "{")) {
+            try self.init(jsonBody: bytes)
+        } else {
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw DecodingError("the form body is not UTF-8")
+            }
+            try self.init(formBody: text)
+        }
+    }
+
+    public init(fields: [String: JSONValue]) throws(DecodingError) {
+        guard let name = fields["event"] else { throw DecodingError("missing event") }
+        guard let event = name.stringValue?.trimmingCharacters(in: .whitespaces), !event.isEmpty,
+            event.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0 & 0xDF) })
+        else { throw DecodingError("event must be a name of letters, digits and '_'") }
+        self.event = event.uppercased()
+        self.eventHandlerID = try EventField.int(fields["event_handler_id"] ?? fields["eventId"], at: "event_handler_id")
+        self.data = fields["data"] ?? .null
+        self.ts = try EventField.int(fields["ts"], at: "ts")
+        self.auth = try Auth(fields["auth"])
+        self.fields = fields
+    }
+
+    /// The event as received, minus every token (`access_token`, `refresh_token`,
+    /// `application_token` and the like, at any depth): what may be written to the log.
+    public func withoutTokens() -> JSONValue {
+        EventField.strippingTokens(.object(fields))
+    }
+}
+
+extension Bitrix24Event.Auth {
+    init(_ value: JSONValue?) throws(Bitrix24Event.DecodingError) {
+        switch value {
+        case nil, .null?:
+            break
+        case .object?:
+            break
+        default:
+            throw Bitrix24Event.DecodingError("auth must be an object")
+        }
+        func text(_ key: String) throws(Bitrix24Event.DecodingError) -> String? {
+            try EventField.string(value?[key], at: "auth.\(key)")
+        }
+        domain = try text("domain")
+        memberID = try text("member_id")
+        applicationToken = try text("application_token")
+        accessToken = try text("access_token")
+        refreshToken = try text("refresh_token")
+        expiresIn = try EventField.int(value?["expires_in"], at: "auth.expires_in")
+        scope = try text("scope")
+        serverEndpoint = try text("server_endpoint")
+        clientEndpoint = try text("client_endpoint")
+        status = try text("status")
+    }
+}
+
+extension Bitrix24Event: CustomStringConvertible {
+    public var description: String {
+        var parts = [event]
+        if let eventHandlerID { parts.append("handler \(eventHandlerID)") }
+        if let domain = auth.domain { parts.append("from \(domain)") }
+        if let ts { parts.append("ts \(ts)") }
+        return "Bitrix24Event(\(parts.joined(separator: ", ")))"
+    }
+}
+
+extension Bitrix24Event: CustomReflectable {
+    public var customMirror: Mirror {
+        Mirror(self, children: ["event": event, "eventHandlerID": eventHandlerID as Any, "ts": ts as Any, "auth": auth, "data": data])
+    }
+}
+
+extension Bitrix24Event.Auth: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String {
+        var parts: [String] = []
+        if let domain { parts.append("domain: \(domain)") }
+        if let memberID { parts.append("memberID: \(memberID)") }
+        for (name, token) in [("applicationToken", applicationToken), ("accessToken", accessToken), ("refreshToken", refreshToken)]
+        where token != nil {
+            parts.append("\(name): ***")
+        }
+        return "Auth(\(parts.joined(separator: ", ")))"
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror {
+        Mirror(self, children: ["domain": domain as Any, "memberID": memberID as Any, "scope": scope as Any, "tokens": "***"])
+    }
+}
