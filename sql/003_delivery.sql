@@ -64,3 +64,6 @@ LANGUAGE sql AS $$
     ON CONFLICT (portal_id) DO UPDATE
        SET level = excluded.level, updated_at = excluded.updated_at, paused_until = excluded.paused_until;
 $$;
+
+-- OAuth portals refresh tokens at this endpoint (Bitrix24's own when NULL).
+ALTER TABLE outbox.portals ADD COLUMN oauth_token_url text CHECK (oauth_token_url ~ '^https?://');

@@ -87,6 +87,12 @@ public struct Bitrix24Credentials: Sendable, Hashable {
         return nil
     }
 
+    /// The webhook's secret code: for persisting, never for printing.
+    public var webhookCode: String? {
+        if case .webhook(_, let code) = storage { return code }
+        return nil
+    }
+
     /// The full webhook URL, secret included: for persisting, never for printing.
     public var webhookURL: URL? {
         guard case .webhook(let userID, let code) = storage else { return nil }

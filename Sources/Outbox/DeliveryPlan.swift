@@ -1,0 +1,122 @@
+import Bitrix24
+import Foundation
+
+/// Turns claimed intents into Bitrix24 commands and Bitrix24's answers into outcomes. Pure: the
+/// worker does the I/O.
+///
+/// Idempotency: every notification carries a TAG (set at enqueue), so a resend replaces
+/// instead of duplicating. A chat's first attempt creates it; any later attempt first looks
+/// its ENTITY_TYPE/ENTITY_ID up with `im.chat.get` and creates it only when absent.
+enum DeliveryPlan {
+    /// What to send first for each intent.
+    static func firstCommands(for intents: [ClaimedIntent]) -> [BatchCommand] {
+        intents.map { intent in
+            if intent.kind == .chatCreate && intent.attempt > 1 {
+                return lookupCommand(for: intent)
+            }
+            return sendCommand(for: intent)
+        }
+    }
+
+    static func key(for intent: ClaimedIntent) -> String { "i\(intent.id)" }
+
+    static func sendCommand(for intent: ClaimedIntent) -> BatchCommand {
+        BatchCommand(
+            key: key(for: intent), method: intent.kind.method, params: intent.payload,
+            resultFalseIsFailure: intent.kind != .chatCreate)
+    }
+
+    static func lookupCommand(for intent: ClaimedIntent) -> BatchCommand {
+        BatchCommand(
+            key: key(for: intent), method: "im.chat.get",
+            params: ["ENTITY_TYPE": intent.payload["ENTITY_TYPE"] ?? .null, "ENTITY_ID": intent.payload["ENTITY_ID"] ?? .null])
+    }
+
+    /// Facts about the HTTP exchange, recorded with every outcome.
+    struct Exchange {
+        var httpStatus: Int?
+        var elapsed: Duration
+        var batchSize: Int
+        var now: Date
+    }
+
+    /// What one answer means for its intent.
+    enum Step: Equatable {
+        case finished(DeliveryOutcome)
+        /// The lookup found no chat: create it now.
+        case createChat
+    }
+
+    /// What the portal's limiter must learn from an answer.
+    enum PortalSignal: Equatable {
+        case rateLimited
+        case methodPaused(method: String, until: Date)
+    }
+
+    static func step(
+        for intent: ClaimedIntent, command: BatchCommand, outcome: BatchOutcome, exchange: Exchange, retry: RetryPolicy
+    ) -> (step: Step, signal: PortalSignal?) {
+        var details: [String: JSONValue] = [
+            "method": .string(command.method),
+            "duration_ms": .double((exchange.elapsed.inSeconds * 1000 * 1000).rounded() / 1000),
+            "batch_size": .int(Int64(exchange.batchSize)),
+        ]
+        details["http_status"] = exchange.httpStatus.map { .int(Int64($0)) }
+        switch outcome {
+        case .success(let result, let time):
+            details["result"] = result
+            details["time"] = time?.json
+            if command.method == "im.chat.get" {
+                guard let chatID = try? Bitrix24Client.chatID(inChatGetResult: result) else {
+                    return (.createChat, nil)
+                }
+                details["found_existing_chat"] = true
+                return (.finished(.delivered(resultID: chatID, details: .object(details))), nil)
+            }
+            return (.finished(.delivered(resultID: result.intValue, details: .object(details))), nil)
+
+        case .failure(let error):
+            details["error"] = .string(error.code.rawValue)
+            details["error_description"] = error.errorDescription.map(JSONValue.string)
+            details["class"] = .string(error.failureClass.description)
+            details["http_status"] = error.httpStatus.map { .int(Int64($0)) } ?? details["http_status"]
+            return failureStep(intent: intent, error: error, details: details, exchange: exchange, retry: retry)
+
+        case .notExecuted:
+            // We never halt batches, so a missing answer means the batch was cut short: it may
+            // or may not have run. Retrying is safe because delivery is idempotent.
+            details["error"] = "NO_ANSWER"
+            details["class"] = "ambiguous"
+            return (retryOrDead(intent: intent, details: details, exchange: exchange, retry: retry), nil)
+        }
+    }
+
+    private static func failureStep(
+        intent: ClaimedIntent, error: Bitrix24Error, details: [String: JSONValue], exchange: Exchange, retry: RetryPolicy
+    ) -> (step: Step, signal: PortalSignal?) {
+        switch error.failureClass {
+        case .permanent:
+            return (.finished(.dead(details: .object(details))), nil)
+        case .rateLimited:
+            // Refused before running: not the intent's fault, so no attempt is spent.
+            return (.finished(.released(at: exchange.now.addingTimeInterval(1), reason: error.code.rawValue)), .rateLimited)
+        case .operatingLimit(let resetAt):
+            let until = resetAt ?? exchange.now.addingTimeInterval(60)
+            return (.finished(.released(at: until, reason: error.code.rawValue)),
+                    .methodPaused(method: error.method ?? intent.kind.method, until: until))
+        case .notExecuted, .tokenExpired, .ambiguous:
+            return (retryOrDead(intent: intent, details: details, exchange: exchange, retry: retry), nil)
+        }
+    }
+
+    private static func retryOrDead(
+        intent: ClaimedIntent, details: [String: JSONValue], exchange: Exchange, retry: RetryPolicy
+    ) -> Step {
+        guard let delay = retry.delay(after: intent.attempt) else {
+            var final = details
+            final["gave_up_after_attempts"] = .int(Int64(intent.attempt))
+            return .finished(.dead(details: .object(final)))
+        }
+        return .finished(.retry(at: exchange.now.addingTimeInterval(delay.inSeconds), details: .object(details)))
+    }
+}

@@ -1,0 +1,59 @@
+import AsyncHTTPClient
+import Bitrix24
+import Foundation
+import Logging
+import Postgres
+import Synchronization
+
+/// One Bitrix24 client per portal, over one shared HTTP client, created on first use. Refreshed
+/// tokens and a renamed portal's address are written back to the portal's row.
+public final class PortalClients: Sendable {
+    private let conninfo: String
+    private let configuration: Bitrix24Client.Configuration
+    private let httpClient: HTTPClient
+    private let logger: Logger
+    private let clients = Mutex<[Int64: Bitrix24Client]>([:])
+
+    public init(conninfo: String, configuration: Bitrix24Client.Configuration = .init(), logger: Logger) {
+        self.conninfo = conninfo
+        self.configuration = configuration
+        self.httpClient = HTTPClient(configuration: configuration.httpClientConfiguration)
+        self.logger = logger
+    }
+
+    public func shutdown() throws {
+        try httpClient.syncShutdown()
+    }
+
+    /// The client for a portal, reading its credentials with `db` the first time.
+    func client(for portalID: Int64, db: Connection) throws -> Bitrix24Client {
+        if let existing = clients.withLock({ $0[portalID] }) { return existing }
+        let (credentials, tokenEndpoint) = try PortalStore.credentials(portalID: portalID, on: db)
+        var configuration = configuration
+        if let tokenEndpoint { configuration.tokenEndpoint = tokenEndpoint }
+        let conninfo = conninfo
+        let logger = logger
+        let client = Bitrix24Client(
+            credentials: credentials, configuration: configuration, httpClient: httpClient, logger: logger,
+            onTokensRefreshed: { tokens in
+                // The old refresh token is dead now: persisting the new pair must not be skipped.
+                do {
+                    try PortalStore.storeTokens(tokens, portalID: portalID, on: try Connection(conninfo))
+                } catch {
+                    logger.error("could not store refreshed tokens", metadata: ["portal": "\(portalID)", "error": "\(error)"])
+                }
+            },
+            onPortalMoved: { url in
+                do {
+                    try PortalStore.storeMovedAddress(url, portalID: portalID, on: try Connection(conninfo))
+                } catch {
+                    logger.error("could not store the portal's new address", metadata: ["portal": "\(portalID)", "error": "\(error)"])
+                }
+            })
+        return clients.withLock { cache in
+            if let raced = cache[portalID] { return raced }
+            cache[portalID] = client
+            return client
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Synchronization
+
+/// Wakes idle workers: the listener signals it on every NOTIFY, `stop` on shutdown.
+final class WakeSignal: Sendable {
+    private let condition = NSCondition()
+    nonisolated(unsafe) private var generation: UInt64 = 0
+
+    /// Wakes every waiter.
+    func signal() {
+        condition.lock()
+        generation &+= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits for the next signal, or until `timeout` passes.
+    func wait(timeout: Duration) {
+        condition.lock()
+        defer { condition.unlock() }
+        let start = generation
+        let deadline = Date().addingTimeInterval(timeout.inSeconds)
+        while generation == start {
+            if !condition.wait(until: deadline) { return }
+        }
+    }
+}
+
+/// A one-way switch: set once, read from any thread.
+final class StopFlag: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    var isSet: Bool { stopped.load(ordering: .acquiring) }
+    func set() { stopped.store(true, ordering: .releasing) }
+}
+
+/// Runs async work from a Dispatch worker thread and waits for it: the worker threads are
+/// dedicated and may block, the Swift concurrency pool never does.
+func blockingAwait<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
+    let box = Mutex<Result<T, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        let result: Result<T, any Error>
+        do { result = .success(try await operation()) } catch { result = .failure(error) }
+        box.withLock { $0 = result }
+        done.signal()
+    }
+    done.wait()
+    return try box.withLock { $0! }.get()
+}

@@ -1,0 +1,168 @@
+import Bitrix24
+import Foundation
+import Logging
+import Postgres
+
+/// One worker thread of a `WorkerPool`: its own connection, its own claims.
+struct Worker {
+    let pool: WorkerPool
+    let owner: String
+    var store: IntentStore { IntentStore(owner: owner) }
+    var configuration: WorkerPool.Configuration { pool.configuration }
+
+    func run() {
+        var backoff = Duration.milliseconds(100)
+        while !pool.isStopping {
+            do {
+                let db = try Connection(pool.conninfo)
+                backoff = .milliseconds(100)
+                if try loop(db) { return }
+            } catch {
+                // Database down or restarted: reconnect with backoff, claims expire and are reaped.
+                pool.logger.warning("worker lost its database connection", metadata: ["worker": "\(owner)", "error": "\(error)"])
+                pool.wake.wait(timeout: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Claims and delivers until stopped; returns true when the pool is done (idle or stopped).
+    private func loop(_ db: Connection) throws -> Bool {
+        var lastReap = ContinuousClock.now - .seconds(3600)
+        while !pool.isStopping {
+            if ContinuousClock.now - lastReap > .seconds(5) {
+                try IntentStore.reapExpiredLeases(on: db)
+                lastReap = .now
+            }
+            let claimed = try store.claim(limit: configuration.batchSize, lease: configuration.lease, on: db)
+            if claimed.isEmpty {
+                if configuration.untilIdle, try isIdle(db) { return true }
+                pool.wake.wait(timeout: configuration.idlePoll)
+                continue
+            }
+            try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
+        }
+        return true
+    }
+
+    /// Nothing left that could still be delivered.
+    private func isIdle(_ db: Connection) throws -> Bool {
+        try db.query("SELECT NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status IN ('pending', 'claimed'))")
+            .first!.decode(0)
+    }
+
+    /// Sends one claim (one portal) and records every intent's outcome.
+    private func deliver(_ claimed: [ClaimedIntent], deadline: ContinuousClock.Instant, on db: Connection) throws {
+        let portalID = claimed[0].portalID
+        let client: Bitrix24Client
+        do {
+            client = try pool.clients.client(for: portalID, db: db)
+        } catch let error as PortalStore.PortalError {
+            let details: JSONValue = ["error": "PORTAL_UNUSABLE", "error_description": .string(error.description), "class": "permanent"]
+            try store.finish(claimed.map { ($0, .dead(details: details)) }, on: db)
+            return
+        }
+        var pending = try releasePausedMethods(claimed, portalID: portalID, on: db)
+        var commands = DeliveryPlan.firstCommands(for: pending)
+        var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
+        // A chat lookup that finds nothing leads to a second call that creates it.
+        while !pending.isEmpty {
+            guard try takeRateSlot(portalID: portalID, before: deadline, on: db) else {
+                let at = Date().addingTimeInterval(1)
+                outcomes += pending.map { ($0, .released(at: at, reason: pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease")) }
+                break
+            }
+            let (answers, exchange) = send(commands, with: client)
+            var next: [ClaimedIntent] = []
+            for (intent, command) in zip(pending, commands) {
+                let (step, signal) = DeliveryPlan.step(
+                    for: intent, command: command, outcome: answers[command.key] ?? .notExecuted,
+                    exchange: exchange, retry: configuration.retry)
+                switch step {
+                case .finished(let outcome): outcomes.append((intent, outcome))
+                case .createChat: next.append(intent)
+                }
+                if let signal { try record(signal, portalID: portalID, on: db) }
+            }
+            pending = next
+            commands = next.map(DeliveryPlan.sendCommand(for:))
+        }
+        let (_, lost) = try store.finish(outcomes, on: db)
+        if !lost.isEmpty {
+            pool.logger.warning("lease lost before the outcome was recorded; the new holder decides",
+                                metadata: ["worker": "\(owner)", "intents": "\(lost)"])
+        }
+    }
+
+    /// One HTTP exchange: a `batch`, or a plain call when the pool sends one intent per call.
+    private func send(_ commands: [BatchCommand], with client: Bitrix24Client) -> ([String: BatchOutcome], DeliveryPlan.Exchange) {
+        let started = ContinuousClock.now
+        let result = Result {
+            try blockingAwait { () async throws -> ([String: BatchOutcome], Int?) in
+                if commands.count == 1 && configuration.batchSize == 1 {
+                    do {
+                        let response = try await client.execute(commands[0])
+                        return ([commands[0].key: .success(response.result, response.time)], response.httpStatus)
+                    } catch let error as Bitrix24Error {
+                        return ([commands[0].key: .failure(error)], error.httpStatus)
+                    }
+                }
+                let response = try await client.batch(commands)
+                return (response.outcomes, response.httpStatus)
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        var exchange = DeliveryPlan.Exchange(httpStatus: nil, elapsed: elapsed, batchSize: commands.count, now: Date())
+        switch result {
+        case .success(let (outcomes, status)):
+            exchange.httpStatus = status
+            return (outcomes, exchange)
+        case .failure(let error):
+            // The whole call failed: every command shares its fate.
+            let bitrixError = error as? Bitrix24Error
+                ?? Bitrix24Error(code: "TRANSPORT_ERROR", errorDescription: "\(type(of: error))", failureClass: .ambiguous)
+            exchange.httpStatus = bitrixError.httpStatus
+            return (Dictionary(uniqueKeysWithValues: commands.map { ($0.key, BatchOutcome.failure(bitrixError)) }), exchange)
+        }
+    }
+
+    /// Waits for the portal's shared bucket to allow one request. False when the wait would
+    /// outlast the lease or the pool is stopping: the claim is then released, not sent.
+    private func takeRateSlot(portalID: Int64, before deadline: ContinuousClock.Instant, on db: Connection) throws -> Bool {
+        while !pool.isStopping {
+            let wait: Double = try db.query("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
+            if wait <= 0 { return true }
+            let pause = Duration.milliseconds(Int64((wait * 1000).rounded(.up)))
+            // The call after the wait must also finish inside the lease.
+            guard ContinuousClock.now + pause + min(.seconds(30), configuration.lease / 2) < deadline else {
+                return false
+            }
+            Thread.sleep(forTimeInterval: pause.inSeconds)
+        }
+        return false
+    }
+
+    /// Intents whose method is paused by OPERATION_TIME_LIMIT go back until the pause ends.
+    private func releasePausedMethods(_ claimed: [ClaimedIntent], portalID: Int64, on db: Connection) throws -> [ClaimedIntent] {
+        let pauses = try db.query(
+            "SELECT method, paused_until FROM outbox.method_pauses WHERE portal_id = $1 AND paused_until > now()", [portalID])
+        guard !pauses.isEmpty else { return claimed }
+        var until: [String: Date] = [:]
+        for row in pauses { until[try row.decode(0)] = try row.decode(1) }
+        let paused = claimed.filter { until[$0.kind.method] != nil }
+        try store.finish(paused.map { ($0, .released(at: until[$0.kind.method]!, reason: "OPERATION_TIME_LIMIT")) }, on: db)
+        return claimed.filter { until[$0.kind.method] == nil }
+    }
+
+    private func record(_ signal: DeliveryPlan.PortalSignal, portalID: Int64, on db: Connection) throws {
+        switch signal {
+        case .rateLimited:
+            try db.execute("SELECT outbox.note_rate_limited($1)", [portalID])
+        case .methodPaused(let method, let until):
+            try db.execute("""
+                INSERT INTO outbox.method_pauses (portal_id, method, paused_until) VALUES ($1, $2, $3)
+                ON CONFLICT (portal_id, method) DO UPDATE SET paused_until = greatest(method_pauses.paused_until, excluded.paused_until)
+                """, [portalID, method, until])
+        }
+    }
+}

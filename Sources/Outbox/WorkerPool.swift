@@ -1,0 +1,94 @@
+import Bitrix24
+import Foundation
+import Logging
+import Postgres
+import Synchronization
+
+/// The delivery workers: Dispatch threads, each with its own libpq connection, claiming intents
+/// portal by portal and sending them in `batch` calls. One more thread LISTENs for enqueues
+/// and wakes idle workers; polling every `idlePoll` is only the fallback.
+public final class WorkerPool: Sendable {
+    public struct Configuration: Sendable {
+        /// Worker threads (and database connections). Default 4.
+        public var concurrency = 4
+        /// Intents per claim and per `batch` call, at most 50 (Bitrix24's limit). 1 sends each
+        /// intent in its own HTTP call, without `batch`. Default 50.
+        public var batchSize = 50
+        /// How long a claim is held before another worker may take it over. Default 60 s,
+        /// twice the HTTP deadline, so a lease never ends while its call may still run.
+        public var lease: Duration = .seconds(60)
+        /// An idle worker looks for due intents at least this often. Default 1 s.
+        public var idlePoll: Duration = .seconds(1)
+        public var retry = RetryPolicy()
+        /// After `stop()`, in-flight calls get this long before their intents are released. Default 10 s.
+        public var shutdownDeadline: Duration = .seconds(10)
+        /// Exit once nothing is pending or claimed (for batch jobs and tests).
+        public var untilIdle = false
+        /// Name written to the log as the lease owner, suffixed with the worker number.
+        public var name = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+
+        public init() {}
+    }
+
+    let conninfo: String
+    let configuration: Configuration
+    let clients: PortalClients
+    let logger: Logger
+    let stopFlag = StopFlag()
+    let wake = WakeSignal()
+
+    public init(conninfo: String, configuration: Configuration, clients: PortalClients, logger: Logger) {
+        var configuration = configuration
+        configuration.batchSize = min(max(1, configuration.batchSize), Bitrix24Client.maxBatchCommands)
+        configuration.concurrency = max(1, configuration.concurrency)
+        self.conninfo = conninfo
+        self.configuration = configuration
+        self.clients = clients
+        self.logger = logger
+    }
+
+    /// Runs the pool until `stop()` (or, with `untilIdle`, until nothing is left); blocks.
+    public func run() {
+        let group = DispatchGroup()
+        let listener = DispatchQueue(label: "b24outbox.listener")
+        listener.async { self.listen() }
+        for number in 1...configuration.concurrency {
+            let queue = DispatchQueue(label: "b24outbox.worker.\(number)")
+            queue.async(group: group) {
+                Worker(pool: self, owner: "\(self.configuration.name)/\(number)").run()
+            }
+        }
+        group.wait()
+        stopFlag.set()
+    }
+
+    /// Stops claiming; in-flight deliveries finish (or are released) and `run()` returns.
+    public func stop() {
+        stopFlag.set()
+        wake.signal()
+    }
+
+    public var isStopping: Bool { stopFlag.isSet }
+
+    /// One connection LISTENs on `outbox_intents` and wakes the workers on every enqueue.
+    private func listen() {
+        var backoff = Duration.milliseconds(100)
+        while !stopFlag.isSet {
+            do {
+                let db = try Connection(conninfo)
+                try db.listen("outbox_intents")
+                backoff = .milliseconds(100)
+                while !stopFlag.isSet {
+                    if try db.waitForNotification(timeout: .milliseconds(500)) != nil {
+                        while try db.nextNotification() != nil {}
+                        wake.signal()
+                    }
+                }
+            } catch {
+                logger.warning("listener lost its connection; workers poll until it is back", metadata: ["error": "\(error)"])
+                wake.wait(timeout: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}
