@@ -5,6 +5,9 @@ struct B24Outbox: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "b24outbox",
         abstract: "Reliable, audited delivery of Bitrix24 chats and notifications from PostgreSQL.",
-        subcommands: [MigrateCommand.self]
+        subcommands: [
+            MigrateCommand.self, PortalCommand.self, EnqueueCommand.self, CancelCommand.self, WorkerCommand.self,
+            ReplayCommand.self, LogCommand.self, StatsCommand.self, VerifyCommand.self,
+        ]
     )
 }

@@ -17,8 +17,7 @@ struct DatabaseOptions: ParsableArguments {
         do {
             return try Connection(conninfo)
         } catch let error as PostgresError {
-            throw ValidationError(
-                "cannot connect to PostgreSQL: \(error.message). Check --database-url or DATABASE_URL.")
+            throw CLIError("cannot connect to PostgreSQL: \(error.message). Check --database-url or DATABASE_URL.")
         }
     }
 }

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Bitrix24
+import Foundation
+import Outbox
+
+struct PortalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portal",
+        abstract: "Add, list and remove Bitrix24 portals.",
+        subcommands: [Add.self, List.self, Remove.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a portal: a webhook URL, or a portal address with OAuth tokens.",
+            discussion: """
+                Webhook:  b24outbox portal add main --url https://example.bitrix24.com/rest/1/CODE/
+                OAuth:    b24outbox portal add main --url https://example.bitrix24.com --token ACCESS \\
+                              --refresh-token REFRESH --client-id ID --client-secret SECRET --app-token APP
+                Secrets are stored in outbox.portals only and never printed.
+                """)
+
+        @Argument(help: "Portal name (letters, digits, '.', '_', '-').") var name: String
+        @Option(help: "Incoming-webhook URL, or the portal address when --token is given.") var url: String
+        @Option(help: "OAuth access token.") var token: String?
+        @Option(help: "OAuth refresh token.") var refreshToken: String?
+        @Option(help: "OAuth application client id.") var clientId: String?
+        @Option(help: "OAuth application client secret.") var clientSecret: String?
+        @Option(help: "Application token that inbound events must carry (auth[application_token]).") var appToken: String?
+        @Option(help: "The portal's member id (identifies inbound events).") var memberId: String?
+        @Option(help: "The portal's domain (default: the URL's host).") var domain: String?
+        @Option(help: "Bitrix24 request bucket size (50; 250 on Enterprise).") var rateBucket = 50
+        @Option(help: "Bitrix24 bucket drain, requests per second (2; 5 on Enterprise).") var rateDrain = 2.0
+        @Option(help: "OAuth token endpoint (default: Bitrix24's oauth.bitrix.info).") var tokenUrl: String?
+        @Flag(help: "Allow an http:// address (a local simulator; never a real portal).") var allowHttp = false
+        @Flag(help: "Print the new portal as JSON.") var json = false
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            guard let address = URL(string: url) else { throw ValidationError("--url is not a URL") }
+            let credentials: Bitrix24Credentials
+            do {
+                if let token {
+                    credentials = try .oauth(
+                        portal: address, accessToken: token, refreshToken: refreshToken, clientID: clientId,
+                        clientSecret: clientSecret, allowInsecureHTTP: allowHttp)
+                } else {
+                    guard refreshToken == nil, clientId == nil, clientSecret == nil else {
+                        throw ValidationError("--refresh-token, --client-id and --client-secret need --token")
+                    }
+                    credentials = try .webhook(address, allowInsecureHTTP: allowHttp)
+                }
+            } catch let error as Bitrix24Credentials.ParseError {
+                throw ValidationError("\(error.reason). Use --allow-http only for a local simulator.")
+            }
+            guard rateBucket > 0, rateDrain > 0 else { throw ValidationError("--rate-bucket and --rate-drain must be positive") }
+            let endpoint = try tokenUrl.map { text -> URL in
+                guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? "") else {
+                    throw ValidationError("--token-url is not an http(s) URL")
+                }
+                return url
+            }
+            let registration = PortalRegistration(
+                name: name, credentials: credentials, applicationToken: appToken, memberID: memberId, domain: domain,
+                rateBucket: rateBucket, rateDrain: rateDrain, tokenEndpoint: endpoint)
+            let portal = try userFacing { try PortalStore.add(registration, on: try database.connect()) }
+            if json { try printJSON(portal) } else { print("added portal \(portal.name) (\(portal.authKind), \(portal.baseURL))") }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List portals (never their secrets).")
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let portals = try PortalStore.list(on: try database.connect())
+            if json { return try printJSON(portals) }
+            if portals.isEmpty { return print("no portals; add one with: b24outbox portal add NAME --url WEBHOOK_URL") }
+            for p in portals {
+                let events = p.acceptsEvents ? "events" : "no events"
+                print("\(p.name)\t\(p.authKind)\t\(p.baseURL)\t\(p.rateBucket)/\(p.rateDrain)/s\t\(events)")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a portal that has no intents.")
+        @Argument var name: String
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try userFacing { try PortalStore.remove(named: name, on: try database.connect()) }
+            print("removed portal \(name)")
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Bitrix24
+import Dispatch
+import Foundation
+import Logging
+import Outbox
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Deliver intents: a pool of workers claiming, sending and recording.",
+        discussion: "SIGINT or SIGTERM stops claiming, lets calls in flight finish, releases the rest and exits 0.")
+
+    @Option(help: "Worker threads, each with its own database connection.") var concurrency = 4
+    @Option(help: "Intents per Bitrix24 batch call (1 to 50; 1 sends one HTTP call per intent).") var batch = 50
+    @Option(help: "Seconds a claim is held before another worker may take it over.") var lease = 60
+    @Option(help: "Attempts before an intent is dead.") var maxAttempts = 10
+    @Option(help: "Longest wait between attempts, in seconds.") var maxBackoff = 300
+    @Flag(help: "Exit once nothing is pending or in flight.") var untilIdle = false
+    @Option(help: "HTTP deadline per Bitrix24 call, in seconds.") var requestTimeout = 30
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard (1...50).contains(batch) else { throw ValidationError("--batch must be between 1 and 50 (Bitrix24's batch limit)") }
+        guard lease >= 2 * requestTimeout else { throw ValidationError("--lease must be at least twice --request-timeout") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    func run() throws {
+        // Fail fast with a clear message when the database is unreachable or not migrated.
+        let probe = try database.connect()
+        guard try Migrator().isCurrent(on: probe) else {
+            throw CLIError("the database schema is not current: run b24outbox migrate first")
+        }
+        probe.close()
+
+        let logger = Logger(label: "b24outbox.worker")
+        var clientConfiguration = Bitrix24Client.Configuration()
+        clientConfiguration.requestTimeout = .seconds(requestTimeout)
+        clientConfiguration.maxConnectionsPerHost = max(16, concurrency)
+        let clients = PortalClients(conninfo: database.conninfo, configuration: clientConfiguration, logger: logger)
+        var configuration = WorkerPool.Configuration()
+        configuration.concurrency = concurrency
+        configuration.batchSize = batch
+        configuration.lease = .seconds(lease)
+        configuration.retry = RetryPolicy(cap: .seconds(maxBackoff), maxAttempts: maxAttempts)
+        configuration.untilIdle = untilIdle
+        let pool = WorkerPool(conninfo: database.conninfo, configuration: configuration, clients: clients, logger: logger)
+
+        let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { pool.stop() }
+            source.resume()
+            return source
+        }
+        pool.run()
+        signals.forEach { $0.cancel() }
+        try clients.shutdown()
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Fold the log and compare it with the intents table; exit 1 on any mismatch.")
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        let report = try Verifier().verify(on: try database.connect())
+        if json {
+            try printJSON(report)
+        } else {
+            for mismatch in report.mismatches { print(mismatch) }
+            print(report.isConsistent
+                ? "ok: \(report.intents) intents match their \(report.entries) log entries"
+                : "\(report.mismatches.count) mismatches in \(report.intents) intents")
+        }
+        if !report.isConsistent { throw ExitCode(1) }
+    }
+}
