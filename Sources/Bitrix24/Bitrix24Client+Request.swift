@@ -9,9 +9,9 @@ extension Bitrix24Client {
         method: String, body: @Sendable (_ accessToken: String?) -> [UInt8]
     ) async throws(Bitrix24Error) -> Bitrix24Response {
         guard isValidMethodName(method) else {
+            // Not echoed: a mistaken "method" could be a whole webhook URL.
             throw Bitrix24Error(
-                code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'",
-                method: String(method.prefix(60)))
+                code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'")
         }
         let credentials = await store.credentials
         do throws(Bitrix24Error) {

@@ -163,4 +163,19 @@ import Testing
         #expect(request.bodyJSON?["halt"] == 0)
         #expect(request.bodyJSON?["cmd"]?["n1"] == "im.notify.personal.add?MESSAGE=a&USER_ID=1")
     }
+
+    @Test func commandErrorsAreScrubbedOfSecrets() async throws {
+        let code = "batchsecret12345"
+        let transport = FakeTransport { _ in
+            jsonResponse(#"{"result":{"result":[],"result_error":{"a":{"error":"ACCESS_DENIED","error_description":"hook \#(code) denied"}}}}"#)
+        }
+        let client = Bitrix24Client(credentials: try .webhook("https://p.bitrix24.com/rest/1/\(code)/"), transport: transport)
+        let response = try await client.batch([BatchCommand(key: "a", method: "im.notify.delete", params: ["ID": 1])])
+        guard case .failure(let error)? = response["a"] else {
+            Issue.record("a should fail")
+            return
+        }
+        #expect(error.errorDescription == "hook *** denied")
+        #expect(error.failureClass == .permanent)
+    }
 }
