@@ -45,6 +45,19 @@ import Testing
         #expect(!command.resultFalseIsFailure)
     }
 
+    @Test func commandsReadBackFromTheirQuery() throws {
+        let command = BatchCommand.notifyPersonal(
+            key: "n1", NotificationFields(userID: 10, message: "Hi there & welcome", tag: "t1", attach: Self.attach))
+        let parsed = try BatchCommand(key: "n1", query: command.query)
+        #expect(parsed.method == "im.notify.personal.add")
+        #expect(parsed.params["USER_ID"] == "10")
+        #expect(parsed.params["MESSAGE"] == "Hi there & welcome")
+        #expect(parsed.params["ATTACH"]?["BLOCKS"]?[1]?["LINK"]?["LINK"] == "https://example.com/doc?a=1&b=2")
+        #expect(parsed.params["ATTACH"]?["BLOCKS"]?[2]?["GRID"]?[0]?["VALUE"] == "42")
+        #expect(try BatchCommand(key: "k", query: "profile").params.isEmpty)
+        #expect(throws: PHPForm.DecodingError.self) { try BatchCommand(key: "k", query: "../x?a=1") }
+    }
+
     @Test func bodyKeepsCommandOrderAndIsValidJSON() throws {
         let commands = [
             BatchCommand.notifySystem(key: "z", NotificationFields(userID: 1, message: "a \"quoted\"\nline\u{1}")),
