@@ -16,6 +16,23 @@ public struct BatchCommand: Sendable, Hashable {
 
     /// The command as Bitrix24 takes it: `method?` + PHP `http_build_query` of the params.
     public var query: String { "\(method)?\(PHPForm.encode(params))" }
+
+    /// Reads a command back from its `method?query` form (what a portal, or a simulator of one,
+    /// receives). Every parameter comes back as text, as PHP sees it.
+    public init(key: String, query: String) throws(PHPForm.DecodingError) {
+        let parts = query.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let method = String(parts[0])
+        guard isValidMethodName(method) else { throw PHPForm.DecodingError(reason: "invalid method name in a batch command") }
+        let params: [String: JSONValue]
+        do {
+            params = parts.count > 1 ? try PHPForm.decode(String(parts[1])) : [:]
+        } catch let error as PHPForm.DecodingError {
+            throw error
+        } catch {
+            throw PHPForm.DecodingError(reason: "unreadable batch command")
+        }
+        self.init(key: key, method: method, params: params)
+    }
 }
 
 extension BatchCommand {

@@ -12,10 +12,29 @@ extension Bitrix24Client {
         let response = try await perform(method: "batch") { auth in
             Self.batchBody(commands, halt: halt, auth: auth)
         }
+        let secrets = await store.credentials.secrets
+        var outcomes = BatchResponse.outcomes(of: response.result, commands: commands)
+        var failed = 0
+        var notExecuted = 0
+        for (key, outcome) in outcomes {
+            switch outcome {
+            case .failure(let error):
+                failed += 1
+                outcomes[key] = .failure(error.scrubbed(of: secrets))
+            case .notExecuted:
+                notExecuted += 1
+            case .success:
+                break
+            }
+        }
+        logger.debug(
+            "bitrix24 batch outcomes",
+            metadata: [
+                "b24.commands": "\(commands.count)", "b24.failed": "\(failed)", "b24.not_executed": "\(notExecuted)",
+            ])
         return BatchResponse(
-            keys: commands.map(\.key), outcomes: BatchResponse.outcomes(of: response.result, commands: commands),
-            time: response.time, httpStatus: response.httpStatus, elapsed: response.elapsed,
-            portalMovedTo: response.portalMovedTo)
+            keys: commands.map(\.key), outcomes: outcomes, time: response.time, httpStatus: response.httpStatus,
+            elapsed: response.elapsed, portalMovedTo: response.portalMovedTo)
     }
 
     /// Refuses before sending what Bitrix24 would refuse or misreport.

@@ -29,7 +29,7 @@ extension Bitrix24Client {
         public var httpClientConfiguration: HTTPClient.Configuration {
             var pool = HTTPClient.Configuration.ConnectionPool(
                 idleTimeout: TimeAmount(idleConnectionTimeout),
-                concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnectionsPerHost)
+                concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, maxConnectionsPerHost))
             pool.retryConnectionEstablishment = false
             return HTTPClient.Configuration(
                 redirectConfiguration: .disallow,

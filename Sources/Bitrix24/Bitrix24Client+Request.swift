@@ -9,9 +9,9 @@ extension Bitrix24Client {
         method: String, body: @Sendable (_ accessToken: String?) -> [UInt8]
     ) async throws(Bitrix24Error) -> Bitrix24Response {
         guard isValidMethodName(method) else {
+            // Not echoed: a mistaken "method" could be a whole webhook URL.
             throw Bitrix24Error(
-                code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'",
-                method: String(method.prefix(60)))
+                code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'")
         }
         let credentials = await store.credentials
         do throws(Bitrix24Error) {
@@ -24,9 +24,14 @@ extension Bitrix24Client {
             do throws(Bitrix24Error) {
                 renewed = try await store.refreshed(replacing: credentials.accessToken)
             } catch let refreshError {
-                throw refreshError.code == .cannotRefresh
-                    ? Self.unrecoverable(error, because: refreshError.errorDescription ?? "it cannot be refreshed")
-                    : refreshError
+                if refreshError.code == .cannotRefresh {
+                    throw Self.unrecoverable(error, because: refreshError.errorDescription ?? "it cannot be refreshed")
+                }
+                // The call itself was refused with the old token, so it did not run; only a
+                // permanent refresh failure (invalid_grant) makes it permanent.
+                var failure = refreshError
+                if failure.failureClass != .permanent { failure.failureClass = .notExecuted }
+                throw failure
             }
             do throws(Bitrix24Error) {
                 return try await attempt(method: method, credentials: renewed, body: body)
@@ -78,7 +83,8 @@ extension Bitrix24Client {
             logger.debug("bitrix24 call", metadata: metadata)
             return result
         } catch {
-            let failure = error.scrubbed(of: credentials.secrets)
+            var failure = error.scrubbed(of: credentials.secrets)
+            if failure.method == nil { failure.method = method }
             metadata["b24.status"] = failure.httpStatus.map { "\($0)" } ?? "-"
             metadata["b24.duration_ms"] = "\(Int(started.duration(to: .now).milliseconds))"
             metadata["b24.code"] = "\(failure.code)"

@@ -120,6 +120,21 @@ extension Bitrix24Event.Auth {
     }
 }
 
+extension Bitrix24Event.Auth {
+    /// Whether `application_token` equals the token stored for the portal, compared in time
+    /// independent of where the first difference is. An empty or missing token never matches.
+    public func applicationTokenMatches(_ expected: String) -> Bool {
+        guard let applicationToken, !expected.isEmpty else { return false }
+        let actual = Array(applicationToken.utf8)
+        let wanted = Array(expected.utf8)
+        var difference: UInt8 = actual.count == wanted.count ? 0 : 1
+        for i in 0..<max(actual.count, wanted.count) {
+            difference |= (i < actual.count ? actual[i] : 0) ^ (i < wanted.count ? wanted[i] : 0)
+        }
+        return difference == 0
+    }
+}
+
 extension Bitrix24Event: CustomStringConvertible {
     public var description: String {
         var parts = [event]

@@ -51,7 +51,8 @@ struct TokenRefresher: Sendable {
             await onTokensRefreshed?(tokens)
             return tokens
         } catch {
-            let failure = error.scrubbed(of: allSecrets)
+            var failure = error.scrubbed(of: allSecrets)
+            if failure.method == nil { failure.method = method }
             logger.warning(
                 "bitrix24 token refresh failed",
                 metadata: ["b24.code": "\(failure.code)", "b24.class": "\(failure.failureClass)"])

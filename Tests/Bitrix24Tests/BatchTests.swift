@@ -45,6 +45,19 @@ import Testing
         #expect(!command.resultFalseIsFailure)
     }
 
+    @Test func commandsReadBackFromTheirQuery() throws {
+        let command = BatchCommand.notifyPersonal(
+            key: "n1", NotificationFields(userID: 10, message: "Hi there & welcome", tag: "t1", attach: Self.attach))
+        let parsed = try BatchCommand(key: "n1", query: command.query)
+        #expect(parsed.method == "im.notify.personal.add")
+        #expect(parsed.params["USER_ID"] == "10")
+        #expect(parsed.params["MESSAGE"] == "Hi there & welcome")
+        #expect(parsed.params["ATTACH"]?["BLOCKS"]?[1]?["LINK"]?["LINK"] == "https://example.com/doc?a=1&b=2")
+        #expect(parsed.params["ATTACH"]?["BLOCKS"]?[2]?["GRID"]?[0]?["VALUE"] == "42")
+        #expect(try BatchCommand(key: "k", query: "profile").params.isEmpty)
+        #expect(throws: PHPForm.DecodingError.self) { try BatchCommand(key: "k", query: "../x?a=1") }
+    }
+
     @Test func bodyKeepsCommandOrderAndIsValidJSON() throws {
         let commands = [
             BatchCommand.notifySystem(key: "z", NotificationFields(userID: 1, message: "a \"quoted\"\nline\u{1}")),
@@ -162,5 +175,20 @@ import Testing
         #expect(request.bodyJSON?["auth"] == "access-123")
         #expect(request.bodyJSON?["halt"] == 0)
         #expect(request.bodyJSON?["cmd"]?["n1"] == "im.notify.personal.add?MESSAGE=a&USER_ID=1")
+    }
+
+    @Test func commandErrorsAreScrubbedOfSecrets() async throws {
+        let code = "batchsecret12345"
+        let transport = FakeTransport { _ in
+            jsonResponse(#"{"result":{"result":[],"result_error":{"a":{"error":"ACCESS_DENIED","error_description":"hook \#(code) denied"}}}}"#)
+        }
+        let client = Bitrix24Client(credentials: try .webhook("https://p.bitrix24.com/rest/1/\(code)/"), transport: transport)
+        let response = try await client.batch([BatchCommand(key: "a", method: "im.notify.delete", params: ["ID": 1])])
+        guard case .failure(let error)? = response["a"] else {
+            Issue.record("a should fail")
+            return
+        }
+        #expect(error.errorDescription == "hook *** denied")
+        #expect(error.failureClass == .permanent)
     }
 }

@@ -154,6 +154,17 @@ import Testing
         #expect(event.sessions.first?.userID == nil)
     }
 
+    @Test func applicationTokenComparison() throws {
+        let auth = try Bitrix24Event(formBody: Self.formBody).auth
+        #expect(auth.applicationTokenMatches(Self.applicationToken))
+        #expect(!auth.applicationTokenMatches(Self.applicationToken.uppercased()))
+        #expect(!auth.applicationTokenMatches(String(Self.applicationToken.dropLast())))
+        #expect(!auth.applicationTokenMatches(Self.applicationToken + "0"))
+        #expect(!auth.applicationTokenMatches(""))
+        #expect(!(try Bitrix24Event(formBody: "event=X&auth[application_token]=").auth.applicationTokenMatches("")))
+        #expect(!(try Bitrix24Event(formBody: "event=X").auth.applicationTokenMatches("t")))
+    }
+
     @Test func stripsTokensAtAnyDepth() {
         let stripped = EventField.strippingTokens([
             "auth": ["ACCESS_TOKEN": "a", "domain": "d"], "data": [["refresh_token": "r", "keep": 1]], "AUTH_ID": "x",

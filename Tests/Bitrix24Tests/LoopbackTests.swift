@@ -59,6 +59,7 @@ import Testing
             Issue.record("must fail")
         } catch {
             #expect(error.failureClass == .ambiguous, "\(error)")
+            #expect(error.method == "im.chat.add")
             #expect(!error.description.contains(Self.code))
         }
         #expect(server.requests.count == 1)
