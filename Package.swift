@@ -40,6 +40,9 @@ let package = Package(
                 "Bitrix24",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                // Sends inbound events (ONIMCONNECTORDIALOGFINISH) to an application's handler.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -63,7 +66,14 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres"]),
         .testTarget(name: "Bitrix24Tests", dependencies: ["Bitrix24", "Bitrix24Simulator"]),
-        .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
+        .testTarget(
+            name: "Bitrix24SimulatorTests",
+            dependencies: [
+                "Bitrix24Simulator", "Bitrix24",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
