@@ -102,7 +102,7 @@ extension Portal {
             entityType: entityType, entityID: entityID, ownerID: caller.userID, users: members,
             hasAvatar: !avatar.isEmpty && Data(base64Encoded: avatar) != nil)
         nextChatID += 1
-        chats.append(chat)
+        chats.add(chat)
         stats.effects.chatsCreated += 1
         return .int(chat.id)
     }
@@ -111,7 +111,7 @@ extension Portal {
     func chatGet(_ p: [String: JSONValue]) -> JSONValue {
         guard let type = PHPValue.string(p["ENTITY_TYPE"]), !type.isEmpty,
             let id = PHPValue.string(p["ENTITY_ID"]), !id.isEmpty,
-            let chat = chats.first(where: { $0.entityType == type && $0.entityID == id })
+            let chat = chats.first(entityType: type, entityID: id)
         else { return .null }
         return ["ID": .int(chat.id)]
     }

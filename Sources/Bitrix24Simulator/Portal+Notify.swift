@@ -22,11 +22,6 @@ extension Portal {
         }
         let app = caller.tagNamespace(p) ?? ""
         let tag = PHPValue.string(p["TAG"]).flatMap { $0.isEmpty ? nil : $0 }
-        if let tag {
-            let replaced = notifications.values.filter { $0.userID == userID && $0.app == app && $0.tag == tag }
-            for old in replaced { notifications[old.id] = nil }
-            stats.effects.notificationsReplaced += replaced.count
-        }
         let notification = Simulator.Notification(
             id: nextNotificationID, kind: kind, userID: userID,
             authorID: kind == .personal ? caller.userID : 0, message: message,
@@ -34,7 +29,7 @@ extension Portal {
             tag: tag, subTag: PHPValue.string(p["SUB_TAG"]).flatMap { $0.isEmpty ? nil : $0 },
             app: app, attach: attach)
         nextNotificationID += 1
-        notifications[notification.id] = notification
+        stats.effects.notificationsReplaced += notifications.add(notification)
         stats.effects.notificationsCreated += 1
         return .int(notification.id)
     }
@@ -46,17 +41,15 @@ extension Portal {
         let tag = PHPValue.string(p["TAG"]) ?? ""
         let subTag = PHPValue.string(p["SUB_TAG"]) ?? ""
         if id > 0 {
-            guard notifications.removeValue(forKey: id) != nil else { return .bool(false) }
+            guard notifications.remove(id: id) else { return .bool(false) }
             stats.effects.notificationsDeleted += 1
             return .bool(true)
         }
         guard !tag.isEmpty || !subTag.isEmpty else { throw .paramsError }
         guard let app = caller.tagNamespace(p) else { throw .clientIDNotSpecified }
-        let doomed = notifications.values.filter {
+        stats.effects.notificationsDeleted += notifications.removeAll {
             $0.app == app && (tag.isEmpty ? $0.subTag == subTag : $0.tag == tag)
         }
-        for n in doomed { notifications[n.id] = nil }
-        stats.effects.notificationsDeleted += doomed.count
         return .bool(true)
     }
 }

@@ -10,9 +10,8 @@ actor Portal {
 
     var nextNotificationID: Int64 = 1
     var nextChatID: Int64 = 1
-    /// Visible notifications by id.
-    var notifications: [Int64: Simulator.Notification] = [:]
-    var chats: [Simulator.Chat] = []
+    var notifications = NotificationStore()
+    var chats = ChatStore()
     var tokens: TokenStore
     var bucket: LeakyBucket?
     var budget: OperatingBudget
@@ -37,8 +36,8 @@ actor Portal {
         let fresh = Portal.State(configuration)
         nextNotificationID = 1
         nextChatID = 1
-        notifications = [:]
-        chats = []
+        notifications = NotificationStore()
+        chats = ChatStore()
         renamedTo = configuration.renamedTo
         users = configuration.users
         tokens = fresh.tokens
@@ -114,7 +113,6 @@ actor Portal {
     private func authenticate(_ credentials: Credentials) -> Result<Caller, PortalError> {
         switch credentials {
         case .webhook(let user, let code):
-            // Constant-time enough for a simulator; what matters is the answer.
             guard user == String(configuration.webhookUserID), code == configuration.webhookCode else {
                 return .failure(.invalidCredentials)
             }
@@ -143,8 +141,8 @@ actor Portal {
 
     func snapshot() -> Simulator.Snapshot {
         var snapshot = stats
-        snapshot.notifications = notifications.values.sorted { $0.id < $1.id }
-        snapshot.chats = chats
+        snapshot.notifications = notifications.all
+        snapshot.chats = chats.all
         if bucket != nil { snapshot.bucketLevel = bucket!.currentLevel(now: .now) }
         return snapshot
     }

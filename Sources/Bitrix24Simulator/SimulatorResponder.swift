@@ -29,7 +29,7 @@ struct SimulatorResponder: HTTPResponder {
         }
         if path == "/oauth/token" || path == "/oauth/token/" {
             var params = try RESTRequestParser.queryParams(request.uri.query)
-            let body = try await Self.body(request, limit: configuration.maxBodyBytes)
+            guard let body = try? await Self.body(request, limit: configuration.maxBodyBytes) else { return Self.tooLarge }
             params.merge(try RESTRequestParser.bodyParams(body, contentType: request.headers[.contentType]).0) { _, b in b }
             return Self.json(await portal.token(params, baseURL: baseURL(request)))
         }
@@ -63,7 +63,7 @@ struct SimulatorResponder: HTTPResponder {
         default:
             break
         }
-        let body = try await Self.body(request, limit: configuration.maxBodyBytes)
+        guard let body = try? await Self.body(request, limit: configuration.maxBodyBytes) else { return Self.tooLarge }
         let input = RESTRequestParser.Input(
             path: path, query: request.uri.query, contentType: request.headers[.contentType],
             authorization: request.headers[.authorization], body: body, received: received)
@@ -130,17 +130,21 @@ struct SimulatorResponder: HTTPResponder {
     }
 
     static func redirect(to location: String) -> Response {
-        let page = "<html>\r\n<head><title>302 Found</title></head>\r\n<body>\r\n<center><h1>302 Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-        return Response(
-            status: .found, headers: [.location: location, .contentType: "text/html"],
-            body: .init(byteBuffer: ByteBuffer(string: page)))
+        var response = proxyPage(.found)
+        response.headers[.location] = location
+        return response
     }
 
     /// What the portal's front proxy answers when it cannot reach the portal.
-    static var badGateway: Response {
-        let page = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-        return Response(
-            status: .badGateway, headers: [.contentType: "text/html"],
-            body: .init(byteBuffer: ByteBuffer(string: page)))
+    static var badGateway: Response { proxyPage(.badGateway) }
+
+    /// What the front proxy answers to a body over its limit.
+    static var tooLarge: Response { proxyPage(.contentTooLarge) }
+
+    /// An nginx error page, as a proxy in front of the portal writes it.
+    static func proxyPage(_ status: HTTPResponse.Status) -> Response {
+        let title = "\(status.code) \(status.reasonPhrase)"
+        let page = "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        return Response(status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 }

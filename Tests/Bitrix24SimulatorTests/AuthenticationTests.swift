@@ -119,6 +119,16 @@ struct AuthenticationTests {
         }
     }
 
+    @Test("a body over the limit gets the proxy's 413 page, and nothing runs")
+    func tooLarge() async throws {
+        try await Simulator.with({ $0.maxBodyBytes = 1000 }) { sim in
+            let answer = try await Wire.json(
+                sim.hook("im.notify.personal.add"), ["USER_ID": 1, "MESSAGE": .string(String(repeating: "x", count: 2000))])
+            #expect(answer.status == 413 && answer.contentType == "text/html")
+            #expect(await sim.snapshot().notifications.isEmpty)
+        }
+    }
+
     @Test("malformed JSON body is refused")
     func malformed() async throws {
         try await Simulator.with { sim in
