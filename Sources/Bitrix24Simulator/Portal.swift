@@ -8,8 +8,12 @@ actor Portal {
     var renamedTo: String?
     var users: UserSet
 
-    var nextNotificationID: Int64 = 1
-    var nextChatID: Int64 = 1
+    /// Ids start in different ranges, as on a portal in use, so a client that mixes up a
+    /// chat id, a notification id and a user id gets caught.
+    static let firstChatID: Int64 = 1001
+    static let firstNotificationID: Int64 = 100_001
+    var nextNotificationID = Portal.firstNotificationID
+    var nextChatID = Portal.firstChatID
     var notifications = NotificationStore()
     var chats = ChatStore()
     var tokens: TokenStore
@@ -34,8 +38,8 @@ actor Portal {
     /// bucket and budgets, the fault generator at its seed.
     func reset() {
         let fresh = Portal.State(configuration)
-        nextNotificationID = 1
-        nextChatID = 1
+        nextNotificationID = Portal.firstNotificationID
+        nextChatID = Portal.firstChatID
         notifications = NotificationStore()
         chats = ChatStore()
         renamedTo = configuration.renamedTo
