@@ -10,7 +10,7 @@ through `Bitrix.call()` with a list, which packs them into `batch` requests of 5
 Each call has its own TAG, so every one stays visible. Prints one JSON line and exits 0 when
 every call returned a notification id.
 
-Setup: python3 -m venv .venv && .venv/bin/pip install fast_bitrix24
+Setup: python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-fast-bitrix24.txt
 """
 import json
 import sys

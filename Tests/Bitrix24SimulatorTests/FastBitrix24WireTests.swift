@@ -6,7 +6,7 @@ import Testing
 /// simulator's wire format (URL, JSON batch body, response envelope) were off, it would fail.
 ///
 /// Needs `FAST_BITRIX24_PYTHON`: a python with fast_bitrix24 installed
-/// (`python3 -m venv .venv && .venv/bin/pip install fast_bitrix24`). Without it the test is
+/// (`python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-fast-bitrix24.txt`). Without it the test is
 /// disabled, except under `CI=true`, where a missing interpreter is a failure.
 @Suite("third-party client on the wire")
 struct FastBitrix24WireTests {
@@ -22,7 +22,7 @@ struct FastBitrix24WireTests {
         "fast_bitrix24 sends 120 im.notify.personal.add calls in batches; all 120 are visible",
         .enabled(
             if: python != nil || underCI,
-            "FAST_BITRIX24_PYTHON is not set (python3 -m venv .venv && .venv/bin/pip install fast_bitrix24, then FAST_BITRIX24_PYTHON=.venv/bin/python)"
+            "FAST_BITRIX24_PYTHON is not set (python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-fast-bitrix24.txt, then FAST_BITRIX24_PYTHON=.venv/bin/python)"
         ),
         .timeLimit(.minutes(2)))
     func fastBitrix24() async throws {
