@@ -40,6 +40,9 @@ let package = Package(
                 "Bitrix24",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                // Sends inbound events (ONIMCONNECTORDIALOGFINISH) to an application's handler.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
@@ -63,11 +66,14 @@ let package = Package(
         // Scratch databases and CLI runs shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "Postgres", "Bitrix24", "TestSupport"]),
+        .testTarget(
+            name: "OutboxTests",
+            dependencies: ["Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport"]
+        ),
         .testTarget(
             name: "Bitrix24Tests",
             dependencies: [
-                "Bitrix24",
+                "Bitrix24", "Bitrix24Simulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -75,7 +81,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "Bitrix24SimulatorTests", dependencies: ["Bitrix24Simulator", "Bitrix24"]),
+        .testTarget(
+            name: "Bitrix24SimulatorTests",
+            dependencies: [
+                "Bitrix24Simulator", "Bitrix24", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -82,7 +82,7 @@ setup_fast_bitrix24_venv() {
     if ! python3 -m venv "$FAST_BITRIX24_VENV" >/dev/null 2>&1; then
         install_python_venv && python3 -m venv "$FAST_BITRIX24_VENV"
     fi
-    "$FAST_BITRIX24_VENV/bin/pip" install -q --disable-pip-version-check fast_bitrix24
+    "$FAST_BITRIX24_VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements-fast-bitrix24.txt
 }
 
 install_python_venv() {

@@ -1,0 +1,136 @@
+import Bitrix24
+import Foundation
+
+extension Portal {
+    static let maxBatchCommands = 50
+
+    /// `batch`: up to 50 `method?query` commands, run in order under the batch's auth, each
+    /// with its own outcome. Always HTTP 200 once it runs; empty parts are `[]` (PHP arrays).
+    func runBatch(_ call: RESTCall, caller: Caller) -> Reply {
+        let commands = Self.commands(call.params["cmd"], order: call.commandOrder)
+        guard commands.count <= Self.maxBatchCommands else {
+            stats.rejected[PortalError.batchLengthExceeded.code, default: 0] += 1
+            return .error(.batchLengthExceeded)
+        }
+        stats.batches += 1
+        let halt = PHPValue.bool(call.params["halt"])
+        var results: [(String, JSONValue)] = []
+        var errors: [(String, JSONValue)] = []
+        var times: [(String, JSONValue)] = []
+        var resolved: [String: JSONValue] = [:]
+
+        for (key, command) in commands {
+            let started = Date()
+            let outcome = runCommand(command, caller: caller, results: resolved)
+            switch outcome.result {
+            case .success(let value):
+                results.append((key, value))
+                resolved[key] = value
+                let time = TimeBlock(start: started, finish: Date(), processing: outcome.processing)
+                times.append((key, time.json(timeZone: configuration.timeZone)))
+            case .failure(let error):
+                errors.append((key, error.body))
+                stats.commandErrors[error.code, default: 0] += 1
+            }
+            if halt, case .failure = outcome.result { break }
+        }
+
+        let now = Date()
+        let time = TimeBlock(
+            start: call.received, finish: now, processing: now.timeIntervalSince(call.received),
+            operating: budget.used(by: "batch", now: now), operatingResetAt: budget.resetAt("batch", now: now))
+        return Reply(
+            status: 200,
+            body: [
+                "result": [
+                    "result": PHPValue.array(results),
+                    "result_error": PHPValue.array(errors),
+                    "result_total": [],
+                    "result_next": [],
+                    "result_time": PHPValue.array(times),
+                ],
+                "time": time.json(timeZone: configuration.timeZone),
+            ])
+    }
+
+    private func runCommand(_ command: JSONValue, caller: Caller, results: [String: JSONValue]) -> MethodOutcome {
+        guard let text = command.stringValue else { return MethodOutcome(result: .failure(.methodNotFound)) }
+        let (methodPart, query) = Self.splitCommand(text)
+        var method = methodPart.trimmingCharacters(in: .whitespaces).lowercased()
+        if method.hasSuffix(".json") { method.removeLast(5) }
+        if method == "batch" { return MethodOutcome(result: .failure(.batchMethodNotAllowed)) }
+        guard let decoded = try? PHPForm.decode(query) else { return MethodOutcome(result: .failure(.malformedBody)) }
+        let params = decoded.mapValues { BatchReference.substitute($0, results: results) }
+        return run(method, params: params, caller: caller)
+    }
+
+    static func splitCommand(_ text: String) -> (String, String) {
+        guard let mark = text.firstIndex(of: "?") else { return (text, "") }
+        return (String(text[..<mark]), String(text[text.index(after: mark)...]))
+    }
+
+    /// The commands in the caller's order: a list keeps its indexes; an object follows the
+    /// order seen in the raw request, then any remaining keys sorted.
+    static func commands(_ cmd: JSONValue?, order: [String]) -> [(String, JSONValue)] {
+        switch cmd {
+        case .array(let list):
+            return list.enumerated().map { (String($0.offset), $0.element) }
+        case .object(let members):
+            let known = order.filter { members[$0] != nil }
+            var seen = Set<String>()
+            let ordered = known.filter { seen.insert($0).inserted }
+            let rest = members.keys.filter { !seen.contains($0) }.sorted()
+            return (ordered + rest).map { ($0, members[$0]!) }
+        default:
+            return []
+        }
+    }
+}
+
+/// `$result[key][field]…` in a batch command's parameters: replaced with that part of an
+/// earlier command's result, as the portal does.
+enum BatchReference {
+    static func substitute(_ value: JSONValue, results: [String: JSONValue]) -> JSONValue {
+        switch value {
+        case .string(let s) where s.contains("$result["):
+            return substitute(s, results: results)
+        case .array(let items):
+            return .array(items.map { substitute($0, results: results) })
+        case .object(let members):
+            return .object(members.mapValues { substitute($0, results: results) })
+        default:
+            return value
+        }
+    }
+
+    private static func substitute(_ text: String, results: [String: JSONValue]) -> JSONValue {
+        var output = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: "$result[") {
+            output += rest[..<range.lowerBound]
+            var path: [String] = []
+            var cursor = rest[rest.index(range.upperBound, offsetBy: -1)...]
+            while cursor.first == "[", let close = cursor.firstIndex(of: "]") {
+                path.append(String(cursor[cursor.index(after: cursor.startIndex)..<close]))
+                cursor = cursor[cursor.index(after: close)...]
+            }
+            let found = resolve(path, in: results)
+            if output.isEmpty, cursor.isEmpty, let found { return found }
+            output += found?.stringValue ?? ""
+            rest = cursor
+        }
+        return .string(output + rest)
+    }
+
+    private static func resolve(_ path: [String], in results: [String: JSONValue]) -> JSONValue? {
+        guard let first = path.first, var value = results[first] else { return nil }
+        for segment in path.dropFirst() {
+            if let next = value[segment] ?? Int(segment).flatMap({ value[$0] }) {
+                value = next
+            } else {
+                return nil
+            }
+        }
+        return value
+    }
+}

@@ -1,0 +1,99 @@
+import Bitrix24
+import Foundation
+
+/// How a REST request authenticated itself, before the portal checked it.
+enum Credentials: Sendable, Equatable {
+    /// `/rest/<user>/<code>/METHOD`.
+    case webhook(userID: String, code: String)
+    /// `/rest/METHOD` with `auth=` or `Authorization: Bearer` (nil when neither was sent).
+    case token(String?)
+}
+
+/// The caller once authenticated.
+struct Caller: Sendable {
+    var userID: Int64
+    /// The OAuth application's client id; nil for webhooks.
+    var clientID: String?
+
+    /// Namespace of notification tags: the application, or the webhook's `CLIENT_ID`.
+    func tagNamespace(_ params: [String: JSONValue]) -> String? {
+        clientID ?? params["CLIENT_ID"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// One REST request, parsed: what the portal needs to run it.
+struct RESTCall: Sendable {
+    /// Lower-case method name without `.json`.
+    var method: String
+    var params: [String: JSONValue]
+    var credentials: Credentials
+    /// When the request arrived (the `start` of its time block).
+    var received: Date
+    /// For `batch`: the keys of `cmd` in the order the caller wrote them (dictionaries forget it).
+    var commandOrder: [String] = []
+}
+
+/// What the portal answers to a REST request.
+struct Reply: Sendable {
+    var status: Int
+    var body: JSONValue
+
+    static func error(_ error: PortalError) -> Reply { Reply(status: error.status, body: error.body) }
+}
+
+/// PHP's reading of request values: `intval` and truthiness, since form bodies send strings.
+enum PHPValue {
+    /// `intval`: leading whitespace, an optional sign, then digits; anything else is 0.
+    static func int(_ value: JSONValue?) -> Int64 {
+        switch value {
+        case .int(let i): return i
+        case .double(let d): return d.isFinite && abs(d) < 9.2e18 ? Int64(d) : 0
+        case .bool(let b): return b ? 1 : 0
+        case .string(let s):
+            var digits = Substring(s.drop { $0 == " " || $0 == "\t" || $0 == "\n" })
+            var sign: Int64 = 1
+            if let first = digits.first, first == "-" || first == "+" {
+                sign = first == "-" ? -1 : 1
+                digits = digits.dropFirst()
+            }
+            let number = digits.prefix { $0.isASCII && $0.isNumber }
+            return (Int64(number) ?? 0) * sign
+        default: return 0
+        }
+    }
+
+    /// A scalar as text; arrays and objects are not text.
+    static func string(_ value: JSONValue?) -> String? {
+        guard let value else { return nil }
+        return value.stringValue
+    }
+
+    /// PHP truthiness of a flag such as `halt`: "", "0", 0, false and null are false.
+    static func bool(_ value: JSONValue?) -> Bool {
+        guard let value else { return false }
+        switch value {
+        case .bool(let b): return b
+        case .string(let s): return !(s.isEmpty || s == "0" || s.lowercased() == "false")
+        case .null: return false
+        default: return int(value) != 0 || value.arrayValue?.isEmpty == false
+        }
+    }
+
+    /// Keys upper-cased, as the im module reads its parameters.
+    static func upperKeys(_ params: [String: JSONValue]) -> [String: JSONValue] {
+        var out: [String: JSONValue] = [:]
+        for (key, value) in params where out[key.uppercased()] == nil || key == key.uppercased() {
+            out[key.uppercased()] = value
+        }
+        return out
+    }
+
+    /// PHP's `json_encode` of an array: keys exactly 0…n-1 in order make a list, no keys make
+    /// `[]`, anything else an object.
+    static func array(_ pairs: [(String, JSONValue)]) -> JSONValue {
+        if pairs.enumerated().allSatisfy({ $0.element.0 == String($0.offset) }) {
+            return .array(pairs.map(\.1))
+        }
+        return .object(Dictionary(pairs, uniquingKeysWith: { _, last in last }))
+    }
+}

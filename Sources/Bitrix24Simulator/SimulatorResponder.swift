@@ -1,0 +1,150 @@
+import Bitrix24
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Request context that keeps the connection, so a fault can close it without answering.
+struct SimulatorContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Routes the simulator's HTTP surface: `/rest/…` (the portal), `/oauth/token/` (the OAuth
+/// server), `/_sim/…` (inspection and control for tests).
+struct SimulatorResponder: HTTPResponder {
+    typealias Context = SimulatorContext
+
+    let portal: Portal
+    let configuration: Simulator.Configuration
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        if path.hasPrefix("/_sim/") {
+            return try await control(path, request: request)
+        }
+        if path == "/oauth/token" || path == "/oauth/token/" {
+            var params = try RESTRequestParser.queryParams(request.uri.query)
+            guard let body = try? await Self.body(request, limit: configuration.maxBodyBytes) else { return Self.tooLarge }
+            params.merge(try RESTRequestParser.bodyParams(body, contentType: request.headers[.contentType]).0) { _, b in b }
+            return Self.json(await portal.token(params, baseURL: baseURL(request)))
+        }
+        let renamedTo = await portal.renamedTo
+        if let renamedTo, path.hasPrefix("/\(renamedTo)/rest/") {
+            return try await rest(request, context: context, path: path.dropFirst(renamedTo.count + 7))
+        }
+        if path.hasPrefix("/rest/") {
+            if let renamedTo {
+                await portal.countRedirect()
+                let query = request.uri.query.map { "?\($0)" } ?? ""
+                return Self.redirect(to: "\(baseURL(request))/\(renamedTo)\(path)\(query)")
+            }
+            return try await rest(request, context: context, path: path.dropFirst(6))
+        }
+        return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "Not found\n")))
+    }
+
+    /// One REST request: latency, the seeded fault, then the portal.
+    private func rest(_ request: Request, context: Context, path: Substring) async throws -> Response {
+        let received = Date()
+        if configuration.latency > .zero { try await Task.sleep(for: configuration.latency) }
+        let fault = await portal.begin()
+        switch fault {
+        case .failBefore where configuration.faults.beforeEffectStyle == .closeConnection:
+            return try await drop(context)
+        case .failBefore:
+            return Self.json(.error(.internalServerError))
+        case .html502:
+            return Self.badGateway
+        default:
+            break
+        }
+        guard let body = try? await Self.body(request, limit: configuration.maxBodyBytes) else { return Self.tooLarge }
+        let input = RESTRequestParser.Input(
+            path: path, query: request.uri.query, contentType: request.headers[.contentType],
+            authorization: request.headers[.authorization], body: body, received: received)
+        let reply: Reply
+        do {
+            reply = await portal.execute(try RESTRequestParser().parse(input))
+        } catch {
+            await portal.countRejection(error.code)
+            reply = .error(error)
+        }
+        switch fault {
+        case .failAfter:
+            return Self.json(.error(.internalServerError))
+        case .dropAfter:
+            return try await drop(context)
+        case .slow:
+            try await Task.sleep(for: configuration.faults.slowDelay)
+            return Self.json(reply)
+        default:
+            return Self.json(reply)
+        }
+    }
+
+    /// Closes the connection so the client gets no response at all; the response returned
+    /// afterwards only satisfies the server and is never written.
+    private func drop(_ context: Context) async throws -> Response {
+        try? await context.channel.close()
+        return Response(status: .internalServerError)
+    }
+
+    private func control(_ path: String, request: Request) async throws -> Response {
+        switch (request.method, path) {
+        case (.get, "/_sim/state"):
+            return Self.json(Reply(status: 200, body: await portal.snapshot().json))
+        case (.post, "/_sim/reset"):
+            await portal.reset()
+        case (.post, "/_sim/expire-token"):
+            await portal.expireAccessTokens()
+        case (.post, "/_sim/revoke-refresh-tokens"):
+            await portal.revokeRefreshTokens()
+        case (.post, "/_sim/rename"):
+            let to = try RESTRequestParser.queryParams(request.uri.query)["to"]?.stringValue
+            await portal.setRenamed(to.flatMap { $0.isEmpty ? nil : $0 })
+        default:
+            return Self.json(Reply(status: 404, body: ["error": "NOT_FOUND", "error_description": "Unknown simulator endpoint"]))
+        }
+        return Self.json(Reply(status: 200, body: ["result": true]))
+    }
+
+    private func baseURL(_ request: Request) -> String {
+        "http://\(request.head.authority ?? "\(configuration.host):\(configuration.port)")"
+    }
+
+    static func body(_ request: Request, limit: Int) async throws -> [UInt8] {
+        let buffer = try await request.body.collect(upTo: limit)
+        return Array(buffer.readableBytesView)
+    }
+
+    static func json(_ reply: Reply) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: reply.status),
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: reply.body.jsonData())))
+    }
+
+    static func redirect(to location: String) -> Response {
+        var response = proxyPage(.found)
+        response.headers[.location] = location
+        return response
+    }
+
+    /// What the portal's front proxy answers when it cannot reach the portal.
+    static var badGateway: Response { proxyPage(.badGateway) }
+
+    /// What the front proxy answers to a body over its limit.
+    static var tooLarge: Response { proxyPage(.contentTooLarge) }
+
+    /// An nginx error page, as a proxy in front of the portal writes it.
+    static func proxyPage(_ status: HTTPResponse.Status) -> Response {
+        let title = "\(status.code) \(status.reasonPhrase)"
+        let page = "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        return Response(status: status, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
+}
