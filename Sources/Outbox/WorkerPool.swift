@@ -49,17 +49,19 @@ public final class WorkerPool: Sendable {
 
     /// Runs the pool until `stop()` (or, with `untilIdle`, until nothing is left); blocks.
     public func run() {
-        let group = DispatchGroup()
-        let listener = DispatchQueue(label: "b24outbox.listener")
-        listener.async { self.listen() }
+        let workers = DispatchGroup()
+        let listener = DispatchGroup()
+        DispatchQueue(label: "b24outbox.listener").async(group: listener) { self.listen() }
         for number in 1...configuration.concurrency {
             let queue = DispatchQueue(label: "b24outbox.worker.\(number)")
-            queue.async(group: group) {
+            queue.async(group: workers) {
                 Worker(pool: self, owner: "\(self.configuration.name)/\(number)").run()
             }
         }
-        group.wait()
-        stopFlag.set()
+        workers.wait()
+        // Idle or stopped: the listener goes too, so nothing outlives `run()`.
+        stop()
+        listener.wait()
     }
 
     /// Stops claiming; in-flight deliveries finish (or are released) and `run()` returns.

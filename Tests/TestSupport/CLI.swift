@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Runs the built `b24outbox` binary, as a user would.
 public enum CLI {
@@ -20,7 +21,9 @@ public enum CLI {
         return URL(fileURLWithPath: ".build/debug/b24outbox")
     }
 
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    public static func run(
+        _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
+    ) throws -> Output {
         let process = Process()
         process.executableURL = executableURL
         process.arguments = arguments
@@ -40,9 +43,13 @@ public enum CLI {
         DispatchQueue.global().async(group: group) { stderrData = err.fileHandleForReading.readDataToEndOfFile() }
         process.waitUntilExit()
         group.wait()
-        return Output(
+        let output = Output(
             status: process.terminationStatus,
             stdout: String(decoding: stdoutData, as: UTF8.self),
             stderr: String(decoding: stderrData, as: UTF8.self))
+        // Every command output of the suite is checked for the secrets its portals use.
+        TestSecrets.expectAbsent(TestSecrets.known + extraSecrets, in: output.stdout + output.stderr,
+                                 "the output of b24outbox \(arguments.first ?? "")")
+        return output
     }
 }

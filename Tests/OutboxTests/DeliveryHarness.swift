@@ -1,0 +1,108 @@
+import Bitrix24
+import Bitrix24Simulator
+import Foundation
+import Logging
+import Outbox
+import Postgres
+import Testing
+import TestSupport
+
+/// A scratch database with the schema, a simulator portal registered in it, and a way to run
+/// the worker pool until it is idle.
+struct DeliveryHarness {
+    let scratch: ScratchDatabase
+    let db: Connection
+    let simulator: Simulator
+    let portal = "sim"
+
+    static func start(
+        oauth: Bool = false, rateBucket: Int = 1_000_000, rateDrain: Double = 1_000_000,
+        _ configure: (inout Simulator.Configuration) -> Void = { _ in }
+    ) async throws -> DeliveryHarness {
+        var configuration = Simulator.Configuration()
+        configuration.rateLimit = nil
+        configure(&configuration)
+        let simulator = try await Simulator.start(configuration)
+        let scratch = try ScratchDatabase()
+        let db = try scratch.connect()
+        try Migrator().migrate(on: db)
+        let credentials: Bitrix24Credentials = oauth
+            ? try .oauth(
+                portal: simulator.baseURL, accessToken: configuration.oauth.accessToken,
+                refreshToken: configuration.oauth.refreshToken, clientID: configuration.oauth.clientID,
+                clientSecret: configuration.oauth.clientSecret, allowInsecureHTTP: true)
+            : try .webhook(simulator.webhookURL, allowInsecureHTTP: true)
+        try PortalStore.add(PortalRegistration(
+            name: "sim", credentials: credentials, applicationToken: configuration.applicationToken,
+            memberID: configuration.memberID, domain: configuration.domain, rateBucket: rateBucket,
+            rateDrain: rateDrain, tokenEndpoint: simulator.tokenURL), on: db)
+        return DeliveryHarness(scratch: scratch, db: db, simulator: simulator)
+    }
+
+    func stop() async {
+        await simulator.stop()
+    }
+
+    /// Starts a harness, runs `body`, and stops the simulator however `body` ends.
+    static func with(
+        oauth: Bool = false, rateBucket: Int = 1_000_000, rateDrain: Double = 1_000_000,
+        _ configure: (inout Simulator.Configuration) -> Void = { _ in },
+        _ body: (DeliveryHarness) async throws -> Void
+    ) async throws {
+        let harness = try await start(oauth: oauth, rateBucket: rateBucket, rateDrain: rateDrain, configure)
+        do {
+            try await body(harness)
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
+
+    /// Runs a pool with `untilIdle` on its own threads and waits for it to finish.
+    func deliver(concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests) async throws {
+        var configuration = WorkerPool.Configuration()
+        configuration.concurrency = concurrency
+        configuration.batchSize = batch
+        configuration.retry = retry
+        configuration.untilIdle = true
+        configuration.idlePoll = .milliseconds(100)
+        configuration.name = "test"
+        var clientConfiguration = Bitrix24Client.Configuration()
+        clientConfiguration.requestTimeout = .seconds(10)
+        let clients = PortalClients(conninfo: scratch.conninfo, configuration: clientConfiguration, logger: Logger(label: "test"))
+        let pool = WorkerPool(conninfo: scratch.conninfo, configuration: configuration, clients: clients, logger: Logger(label: "test"))
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                pool.run()
+                done.resume()
+            }
+        }
+        try clients.shutdown()
+    }
+
+    func count(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {
+        try db.query(sql, parameters).first!.decode(0)
+    }
+
+    func statusCounts() throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try db.query("SELECT status, count(*) FROM outbox.intents GROUP BY 1") {
+            counts[try row.decode(0)] = try row.decode(1)
+        }
+        return counts
+    }
+
+    /// Every table the outbox writes, except the portals table that holds the secrets, as text.
+    func everythingButSecrets() throws -> String {
+        try db.query("""
+            SELECT coalesce((SELECT string_agg(l::text, E'\\n') FROM outbox.log l), '') || E'\\n' ||
+                   coalesce((SELECT string_agg(i::text, E'\\n') FROM outbox.intents i), '')
+            """).first!.decode(0)
+    }
+}
+
+extension RetryPolicy {
+    /// Short waits, many attempts: faults are retried quickly and nothing dies of bad luck.
+    static let fastForTests = RetryPolicy(base: .milliseconds(20), cap: .milliseconds(200), maxAttempts: 40)
+}

@@ -1,0 +1,125 @@
+import Bitrix24
+import Bitrix24Simulator
+import Foundation
+import Outbox
+import Postgres
+import Testing
+import TestSupport
+
+@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
+struct DeliveryTests {
+    @Test func everyIntentDeliveredExactlyOnceThroughFaults() async throws {
+        try await DeliveryHarness.with({
+            $0.faults.failBefore = 0.10
+            $0.faults.failAfter = 0.10
+            $0.faults.dropAfter = 0.05
+            $0.faults.seed = 2024
+        }) { h in
+        var intents = (0..<2000).map { i in
+            NewIntent.notification(portal: h.portal, user: Int64(i % 1000 + 1), message: "Order \(i) shipped", key: "order-\(i)")
+        }
+        intents += (0..<100).map { i in
+            NewIntent.chat(portal: h.portal, fields: ["TITLE": .string("Deal \(i)"), "USERS": [1, .int(Int64(i % 50 + 2))]], key: "deal-\(i)")
+        }
+        _ = try Producer.enqueue(intents, on: h.db)
+
+        // Batches of 10 make over 200 requests, so every kind of fault happens many times.
+        try await h.deliver(concurrency: 4, batch: 10)
+
+        #expect(try h.statusCounts() == ["delivered": 2100])
+        let state = await h.simulator.snapshot()
+        for kind in [Simulator.Fault.failBefore, .failAfter, .dropAfter] {
+            #expect(state.faults[kind, default: 0] >= 5, "the run really met \(kind) faults")
+        }
+        // Exactly one visible notification per (user, TAG), and one per intent.
+        let visible = Dictionary(grouping: state.notifications, by: { "\($0.userID)|\($0.tag ?? "")" })
+        #expect(visible.count == 2000)
+        #expect(visible.values.allSatisfy { $0.count == 1 })
+        let tags = Set(try h.db.query("SELECT payload->>'TAG' FROM outbox.intents WHERE kind <> 'chat.create'").map { try $0.decode(0, as: String.self) })
+        #expect(Set(state.notifications.compactMap(\.tag)) == tags)
+        // Exactly one chat per entity pair, and the intent knows its id.
+        #expect(state.chats.count == 100)
+        #expect(Set(state.chats.map { "\($0.entityType)|\($0.entityID)" }).count == 100)
+        for row in try h.db.query("SELECT payload->>'ENTITY_ID', result_id FROM outbox.intents WHERE kind = 'chat.create'") {
+            let entity: String = try row.decode(0)
+            #expect(state.chats.first { $0.entityID == entity }?.id == (try row.decode(1, as: Int64.self)))
+        }
+        let report = try Verifier().verify(on: h.db)
+        #expect(report.isConsistent, "\(report.mismatches.prefix(5))")
+        TestSecrets.expectAbsent(TestSecrets.known, in: try h.everythingButSecrets(), "the log or intents")
+        }
+    }
+
+    @Test func permanentFailuresGoDeadAtOnceAndReplayDeliversAfterTheFix() async throws {
+        try await DeliveryHarness.with({ $0.users = UserSet(1...100) }) { h in
+        let ok = try Producer.enqueue(.notification(portal: h.portal, user: 5, message: "hi", key: "ok"), on: h.db)
+        let missing = try Producer.enqueue(.notification(portal: h.portal, user: 500, message: "hi", key: "nobody"), on: h.db)
+
+        try await h.deliver()
+
+        #expect(try h.db.query("SELECT status, attempts FROM outbox.intents WHERE id = $1", [missing]).first.map {
+            [try $0.decode(0, as: String.self), String(try $0.decode(1, as: Int.self))] } == ["dead", "1"])
+        let dead = try AuditLog.entries({ var f = AuditLog.Filter(); f.intentID = missing; f.type = "intent.dead"; return f }(), on: h.db)
+        #expect(dead.count == 1)
+        #expect(dead.first?.data["error"] == "RESULT_FALSE")
+        #expect(dead.first?.data["method"] == "im.notify.personal.add")
+        #expect(try Stats.read(on: h.db).deadByError.map { "\($0.error):\($0.count)" } == ["RESULT_FALSE:1"])
+
+        // The cause is fixed on the portal, then the dead intent is replayed.
+        await h.simulator.setUser(500, active: true)
+        #expect(try IntentStore.replay(.init(errorCode: "result_false"), by: "test", dryRun: false, on: h.db) == [missing])
+        try await h.deliver()
+        #expect(try h.count("SELECT count(*) FROM outbox.intents WHERE status = 'delivered'") == 2)
+        #expect(await h.simulator.snapshot().notifications(for: 500).count == 1)
+        #expect(ok != missing)
+        #expect(try Verifier().verify(on: h.db).isConsistent)
+        }
+    }
+
+    @Test func anExpiredTokenIsRefreshedOnceAndStored() async throws {
+        try await DeliveryHarness.with(oauth: true, { $0.latency = .milliseconds(40) }) { h in
+        _ = try Producer.enqueue((0..<400).map {
+            .notification(portal: h.portal, user: Int64($0 % 100 + 1), message: "m\($0)", key: "k\($0)")
+        }, on: h.db)
+        // The token expires while the pool is delivering.
+        let (conninfo, simulator) = (h.scratch.conninfo, h.simulator)
+        let expirer = Task {
+            let db = try Connection(conninfo)
+            while try db.query("SELECT count(*) FROM outbox.intents WHERE status = 'delivered'").first!.decode(0, as: Int.self) < 40 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            await simulator.expireAccessTokens()
+        }
+        try await h.deliver(concurrency: 4, batch: 10)
+        try await expirer.value
+
+        #expect(try h.statusCounts() == ["delivered": 400])
+        let state = await h.simulator.snapshot()
+        #expect(state.refreshes == 1)
+        #expect(state.rejected["expired_token", default: 0] >= 1)
+        let tokens = await h.simulator.currentTokens()
+        let stored = try h.db.query("SELECT access_token, refresh_token FROM outbox.portals WHERE name = 'sim'").first!
+        #expect(try stored.decode(0, as: String.self) == tokens.accessToken)
+        #expect(try stored.decode(1, as: String.self) == tokens.refreshToken)
+        #expect(try h.count("SELECT count(*) FROM outbox.log WHERE type = 'portal.tokens_refreshed'") == 1)
+        // No attempt was spent on the expiry.
+        #expect(try h.count("SELECT max(attempts) FROM outbox.intents") == 1)
+        TestSecrets.expectAbsent(TestSecrets.known + [tokens.accessToken, tokens.refreshToken],
+                                 in: try h.everythingButSecrets(), "the log or intents")
+        }
+    }
+
+    @Test func rateLimitedCallsAreReleasedWithoutSpendingAttempts() async throws {
+        // Our mirror thinks the bucket is huge; the portal's real one is tiny.
+        try await DeliveryHarness.with({ $0.rateLimit = .init(capacity: 2, drainPerSecond: 4) }) { h in
+        _ = try Producer.enqueue((0..<60).map {
+            .notification(portal: h.portal, user: Int64($0 + 1), message: "m", key: "r\($0)")
+        }, on: h.db)
+        try await h.deliver(concurrency: 3, batch: 5, retry: RetryPolicy(base: .milliseconds(20), cap: .milliseconds(100), maxAttempts: 2))
+        #expect(try h.statusCounts() == ["delivered": 60])
+        #expect(await h.simulator.snapshot().rejected["QUERY_LIMIT_EXCEEDED", default: 0] > 0)
+        #expect(try h.count("SELECT count(*) FROM outbox.log WHERE type = 'intent.released'") > 0)
+        #expect(try Verifier().verify(on: h.db).isConsistent)
+        }
+    }
+}
