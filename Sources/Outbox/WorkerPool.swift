@@ -20,8 +20,6 @@ public final class WorkerPool: Sendable {
         /// An idle worker looks for due intents at least this often. Default 1 s.
         public var idlePoll: Duration = .seconds(1)
         public var retry = RetryPolicy()
-        /// After `stop()`, in-flight calls get this long before their intents are released. Default 10 s.
-        public var shutdownDeadline: Duration = .seconds(10)
         /// Exit once nothing is pending or claimed (for batch jobs and tests).
         public var untilIdle = false
         /// Name written to the log as the lease owner, suffixed with the worker number.
@@ -64,7 +62,8 @@ public final class WorkerPool: Sendable {
         listener.wait()
     }
 
-    /// Stops claiming; in-flight deliveries finish (or are released) and `run()` returns.
+    /// Stops claiming; calls in flight finish (each within the client's request timeout), claims
+    /// not yet sent are released, and `run()` returns.
     public func stop() {
         stopFlag.set()
         wake.signal()

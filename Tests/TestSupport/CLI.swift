@@ -53,3 +53,64 @@ public enum CLI {
         return output
     }
 }
+
+/// A `b24outbox` process running in the background.
+public final class RunningCommand: @unchecked Sendable {
+    // Touched only by the test that owns it, and by the pipe readers before `group` completes.
+    private let process: Process
+    private let group = DispatchGroup()
+    private var stdoutData = Data()
+    private var stderrData = Data()
+    private let arguments: [String]
+    private let extraSecrets: [String]
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    init(arguments: [String], environment: [String: String], extraSecrets: [String]) throws {
+        self.arguments = arguments
+        self.extraSecrets = extraSecrets
+        process = Process()
+        process.executableURL = CLI.executableURL
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        DispatchQueue.global().async(group: group) { self.stdoutData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { self.stderrData = err.fileHandleForReading.readDataToEndOfFile() }
+    }
+
+    public func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// Waits for the process to end (killing it after `timeout`) and returns its output.
+    public func wait(timeout: Duration = .seconds(180)) -> CLI.Output {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning {
+            Issue.record("b24outbox \(arguments.first ?? "") did not finish within \(timeout); killed")
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        group.wait()
+        let output = CLI.Output(
+            status: process.terminationStatus,
+            stdout: String(decoding: stdoutData, as: UTF8.self),
+            stderr: String(decoding: stderrData, as: UTF8.self))
+        TestSecrets.expectAbsent(TestSecrets.known + extraSecrets, in: output.stdout + output.stderr,
+                                 "the output of b24outbox \(arguments.first ?? "")")
+        return output
+    }
+}
+
+extension CLI {
+    public static func spawn(
+        _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
+    ) throws -> RunningCommand {
+        try RunningCommand(arguments: arguments, environment: environment, extraSecrets: extraSecrets)
+    }
+}
