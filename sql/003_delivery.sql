@@ -23,7 +23,8 @@ CREATE TABLE outbox.method_pauses (
 );
 
 -- Takes one request slot from a portal's bucket. Returns 0 when granted, else the seconds to
--- wait before asking again. `capacity` may be set below the portal's bucket to leave headroom.
+-- wait before asking again. One slot of the bucket is kept free: requests reach Bitrix24 a
+-- little later than they are granted, by varying amounts, and that slot absorbs the jitter.
 CREATE FUNCTION outbox.take_rate_slot(p_portal_id bigint) RETURNS double precision
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -34,7 +35,7 @@ DECLARE
     v_paused timestamptz;
 BEGIN
     INSERT INTO outbox.portal_rate (portal_id) VALUES (p_portal_id) ON CONFLICT DO NOTHING;
-    SELECT r.level, r.paused_until, p.rate_bucket, p.rate_drain
+    SELECT r.level, r.paused_until, greatest(1, p.rate_bucket - 1), p.rate_drain
       INTO v_level, v_paused, v_capacity, v_drain
       FROM outbox.portal_rate r JOIN outbox.portals p ON p.id = r.portal_id
      WHERE r.portal_id = p_portal_id
