@@ -24,20 +24,23 @@ public final class Bitrix24Client: Sendable {
     ///   - onTokensRefreshed: receives every new token pair before any call uses it; persist it,
     ///     since the previous refresh token no longer works.
     ///   - onPortalMoved: receives the portal's new address (scheme, host, port) after a redirect.
+    ///   - refreshGate: wraps every refresh, so processes sharing one token pair can take turns
+    ///     (see `TokenRefreshGate`).
     public convenience init(
         credentials: Bitrix24Credentials,
         configuration: Configuration = Configuration(),
         httpClient: HTTPClient? = nil,
         logger: Logger = Bitrix24Client.defaultLogger,
         onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)? = nil,
-        onPortalMoved: (@Sendable (URL) async -> Void)? = nil
+        onPortalMoved: (@Sendable (URL) async -> Void)? = nil,
+        refreshGate: TokenRefreshGate? = nil
     ) {
         let owned = httpClient == nil ? HTTPClient(configuration: configuration.httpClientConfiguration) : nil
         let transport = AsyncHTTPClientTransport(
             client: httpClient ?? owned!, maxResponseBytes: configuration.maxResponseBytes)
         self.init(
             credentials: credentials, configuration: configuration, transport: transport, ownedHTTPClient: owned,
-            logger: logger, onTokensRefreshed: onTokensRefreshed, onPortalMoved: onPortalMoved)
+            logger: logger, onTokensRefreshed: onTokensRefreshed, onPortalMoved: onPortalMoved, refreshGate: refreshGate)
     }
 
     /// A client over any transport (an in-memory one in tests).
@@ -57,7 +60,8 @@ public final class Bitrix24Client: Sendable {
     private init(
         credentials: Bitrix24Credentials, configuration: Configuration, transport: any HTTPTransport,
         ownedHTTPClient: HTTPClient?, logger: Logger,
-        onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)?, onPortalMoved: (@Sendable (URL) async -> Void)?
+        onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)?, onPortalMoved: (@Sendable (URL) async -> Void)?,
+        refreshGate: TokenRefreshGate? = nil
     ) {
         self.configuration = configuration
         self.transport = transport
@@ -67,7 +71,9 @@ public final class Bitrix24Client: Sendable {
         let refresher = TokenRefresher(
             transport: transport, configuration: configuration,
             allowInsecureHTTP: credentials.allowsInsecureHTTP, logger: logger, onTokensRefreshed: onTokensRefreshed)
-        self.store = CredentialStore(credentials: credentials, refresher: refresher.refresh)
+        self.store = CredentialStore(credentials: credentials, refresher: refreshGate.map { gate in
+            refresher.gated(by: gate)
+        } ?? refresher.refresh)
     }
 
     /// Shuts down the HTTP client this client created; a no-op for an injected one.

@@ -6,7 +6,7 @@ import Postgres
 import Synchronization
 
 /// One Bitrix24 client per portal, over one shared HTTP client, created on first use. Refreshed
-/// tokens and a renamed portal's address are written back to the portal's row.
+/// tokens (see `SharedTokens`) and a renamed portal's address are written back to the portal's row.
 public final class PortalClients: Sendable {
     private let conninfo: String
     private let configuration: Bitrix24Client.Configuration
@@ -35,21 +35,15 @@ public final class PortalClients: Sendable {
         let logger = logger
         let client = Bitrix24Client(
             credentials: credentials, configuration: configuration, httpClient: httpClient, logger: logger,
-            onTokensRefreshed: { tokens in
-                // The old refresh token is dead now: persisting the new pair must not be skipped.
-                do {
-                    try PortalStore.storeTokens(tokens, portalID: portalID, on: try Connection(conninfo))
-                } catch {
-                    logger.error("could not store refreshed tokens", metadata: ["portal": "\(portalID)", "error": "\(error)"])
-                }
-            },
             onPortalMoved: { url in
                 do {
                     try PortalStore.storeMovedAddress(url, portalID: portalID, on: try Connection(conninfo))
                 } catch {
                     logger.error("could not store the portal's new address", metadata: ["portal": "\(portalID)", "error": "\(error)"])
                 }
-            })
+            },
+            // Refreshed pairs are stored under the portal row's lock, shared by every process.
+            refreshGate: SharedTokens.gate(portalID: portalID, conninfo: conninfo))
         return clients.withLock { cache in
             if let raced = cache[portalID] { return raced }
             cache[portalID] = client

@@ -61,6 +61,11 @@ struct DeliveryHarness {
 
     /// Runs a pool with `untilIdle` on its own threads and waits for it to finish.
     func deliver(concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests) async throws {
+        try await Self.deliver(conninfo: scratch.conninfo, concurrency: concurrency, batch: batch, retry: retry)
+    }
+
+    /// A pool of its own, with its own Bitrix24 clients: what a separate worker process has.
+    static func deliver(conninfo: String, concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests) async throws {
         var configuration = WorkerPool.Configuration()
         configuration.concurrency = concurrency
         configuration.batchSize = batch
@@ -70,8 +75,8 @@ struct DeliveryHarness {
         configuration.name = "test"
         var clientConfiguration = Bitrix24Client.Configuration()
         clientConfiguration.requestTimeout = .seconds(10)
-        let clients = PortalClients(conninfo: scratch.conninfo, configuration: clientConfiguration, logger: Logger(label: "test"))
-        let pool = WorkerPool(conninfo: scratch.conninfo, configuration: configuration, clients: clients, logger: Logger(label: "test"))
+        let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: Logger(label: "test"))
+        let pool = WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: Logger(label: "test"))
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
                 pool.run()

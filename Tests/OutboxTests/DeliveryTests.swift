@@ -109,6 +109,25 @@ struct DeliveryTests {
         }
     }
 
+    @Test func twoPoolsSharingATokenPairRefreshItOnce() async throws {
+        try await DeliveryHarness.with(oauth: true, { $0.latency = .milliseconds(20) }) { h in
+            _ = try Producer.enqueue((0..<300).map {
+                .notification(portal: h.portal, user: Int64($0 % 100 + 1), message: "s\($0)", key: "s\($0)")
+            }, on: h.db)
+            // Expired before either pool starts: both meet expired_token at once.
+            await h.simulator.expireAccessTokens()
+            // Two pools with their own clients stand for two worker processes.
+            let conninfo = h.scratch.conninfo
+            async let first: Void = DeliveryHarness.deliver(conninfo: conninfo, concurrency: 2, batch: 10)
+            async let second: Void = DeliveryHarness.deliver(conninfo: conninfo, concurrency: 2, batch: 10)
+            _ = try await (first, second)
+            #expect(try h.statusCounts() == ["delivered": 300])
+            let state = await h.simulator.snapshot()
+            #expect(state.refreshes == 1)
+            #expect(state.refreshErrors.isEmpty)
+        }
+    }
+
     @Test func rateLimitedCallsAreReleasedWithoutSpendingAttempts() async throws {
         // Our mirror thinks the bucket is huge; the portal's real one is tiny.
         try await DeliveryHarness.with({ $0.rateLimit = .init(capacity: 2, drainPerSecond: 4) }) { h in
