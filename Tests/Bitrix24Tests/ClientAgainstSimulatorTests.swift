@@ -228,6 +228,36 @@ struct ClientAgainstSimulatorTests {
         }
     }
 
+    @Test("batch keyed 0, 1, 2: outcomes by key whether PHP wrote a part as a list or an object")
+    func batchNumericKeys() async throws {
+        try await Harness.withWebhookClient { sim, client in
+            // "0" and "2" succeed: result is {"0":…,"2":…}; only "1" fails: result_error is {"1":…}.
+            let mixed = try await client.batch([
+                .notifySystem(key: "0", NotificationFields(userID: 2, message: "zero")),
+                .notifySystem(key: "1", NotificationFields(userID: 2, message: "")),
+                .notifySystem(key: "2", NotificationFields(userID: 3, message: "two")),
+            ])
+            guard case .success(let zero, _)? = mixed["0"], case .failure(let one)? = mixed["1"],
+                case .success(let two, _)? = mixed["2"]
+            else {
+                Issue.record("\(mixed.outcomes)")
+                return
+            }
+            #expect(one.code == .messageEmpty)
+            // All succeed: result is the list [id0, id1], result_error is [].
+            let listed = try await client.batch([
+                .notifySystem(key: "0", NotificationFields(userID: 4, message: "a")),
+                .notifySystem(key: "1", NotificationFields(userID: 5, message: "b")),
+            ])
+            guard case .success(let a, _)? = listed["0"], case .success(let b, _)? = listed["1"] else {
+                Issue.record("\(listed.outcomes)")
+                return
+            }
+            let state = await sim.snapshot()
+            #expect(state.notifications.map { JSONValue.int($0.id) } == [zero, two, a, b])
+        }
+    }
+
     @Test("generic call: any method, JSON parameters in, result and time block out")
     func genericCall() async throws {
         try await Harness.withWebhookClient { sim, client in
@@ -421,6 +451,32 @@ struct ClientAgainstSimulatorTests {
                 #expect(state.redirects == 1)
                 #expect(state.notifications.count == 3)
                 #expect(await moves.items.count == 1)
+            }
+        }
+    }
+
+    @Test("OAuth: renamed portal and expired token in one call: one redirect, one refresh, the effect once")
+    func renamedPortalWithExpiredToken() async throws {
+        try await Harness.withSimulator { sim in
+            let moves = Recorder<URL>()
+            let refreshed = Recorder<OAuthTokens>()
+            let client = try sim.oauthClient(
+                onTokensRefreshed: { await refreshed.record($0) }, onPortalMoved: { await moves.record($0) })
+            try await Harness.withClient(client) { client in
+                await sim.rename(to: "renamed-portal")
+                await sim.expireAccessTokens()
+                let id = try await client.notifyPersonal(userID: 2, message: "moved and refreshed")
+
+                let state = await sim.snapshot()
+                #expect(state.redirects == 1)
+                #expect(state.refreshes == 1)
+                #expect(state.notifications.map(\.id) == [id])
+                #expect(state.notifications.first?.authorID == sim.configuration.oauth.userID)
+                #expect(await moves.items.map(\.absoluteString) == [sim.renamedBaseURL.absoluteString])
+                #expect(await refreshed.items.first?.clientEndpoint == sim.renamedBaseURL.absoluteString + "/rest/")
+                let credentials = await client.credentials
+                #expect(credentials.portal.absoluteString == sim.renamedBaseURL.absoluteString)
+                #expect(credentials.accessToken == (await sim.currentTokens()).accessToken)
             }
         }
     }

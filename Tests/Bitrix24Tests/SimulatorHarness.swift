@@ -72,7 +72,8 @@ extension Simulator {
     /// this simulator's token endpoint.
     func oauthClient(
         refreshable: Bool = true,
-        onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)? = nil
+        onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)? = nil,
+        onPortalMoved: (@Sendable (URL) async -> Void)? = nil
     ) throws -> Bitrix24Client {
         let oauth = configuration.oauth
         var configuration = Bitrix24Client.Configuration()
@@ -84,7 +85,7 @@ extension Simulator {
                 clientID: refreshable ? oauth.clientID : nil,
                 clientSecret: refreshable ? oauth.clientSecret : nil,
                 allowInsecureHTTP: true),
-            configuration: configuration, onTokensRefreshed: onTokensRefreshed)
+            configuration: configuration, onTokensRefreshed: onTokensRefreshed, onPortalMoved: onPortalMoved)
     }
 
     /// Polls the snapshot until `condition` holds or `timeout` passes (the simulator may still
