@@ -4,8 +4,9 @@ import Foundation
 extension Portal {
     /// `GET /oauth/token/?grant_type=refresh_token&client_id&client_secret&refresh_token`, as
     /// the OAuth server answers it. `baseURL` is where this simulator is reachable
-    /// (`http://127.0.0.1:PORT`), standing in for both the OAuth server and the portal.
-    func token(_ params: [String: JSONValue], baseURL: String) -> Reply {
+    /// (`http://127.0.0.1:PORT`), standing in for both the OAuth server and the portal;
+    /// `renamedBaseURL` is the portal's address once renamed (`client_endpoint` then).
+    func token(_ params: [String: JSONValue], baseURL: String, renamedBaseURL: String) -> Reply {
         func refuse(_ code: String, _ text: String) -> Reply {
             stats.refreshErrors[code, default: 0] += 1
             return Reply(status: 400, body: ["error": .string(code), "error_description": .string(text)])
@@ -29,7 +30,7 @@ extension Portal {
         }
         stats.refreshes += 1
         let lifetime = Int64(tokens.accessLifetime.rounded())
-        let endpoint = baseURL + "/" + (renamedTo.map { "\($0)/" } ?? "") + "rest/"
+        let endpoint = (renamedTo == nil ? baseURL : renamedBaseURL) + "/rest/"
         return Reply(
             status: 200,
             body: [

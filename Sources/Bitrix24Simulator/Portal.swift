@@ -151,7 +151,7 @@ actor Portal {
         return snapshot
     }
 
-    func setRenamed(_ prefix: String?) { renamedTo = prefix }
+    func setRenamed(_ name: String?) { renamedTo = name }
     func setUserActive(_ id: Int64, _ active: Bool) { if active { users.insert(id) } else { users.remove(id) } }
     func currentTokens() -> TokenStore.Issued { tokens.current }
     func expireAccessTokens() { tokens.expireAccessTokens(now: Date()) }

@@ -38,9 +38,9 @@ extension Simulator {
         /// Seeded fault injection; all rates zero by default.
         public var faults: Faults = Faults()
 
-        /// When set, the portal has been renamed: REST calls that do not start with
-        /// `/<renamedTo>/` answer 302 with a `Location` under that prefix (the "new host"),
-        /// and calls under the prefix are served normally.
+        /// When set, the portal has been renamed (to this name): REST calls to `baseURL` answer
+        /// 302 with a `Location` at `renamedBaseURL` (same path and query), a second loopback
+        /// port standing in for the new host name, where calls are served normally.
         public var renamedTo: String? = nil
 
         /// Largest serialized ATTACH accepted (`ATTACH_OVERSIZE` above it).

@@ -17,32 +17,68 @@ public final class Simulator: Sendable {
     public let configuration: Configuration
     /// The port the server listens on (the configured one, or the one the system picked).
     public let port: Int
+    /// The port of the portal's address after a rename (always one the system picked).
+    public let renamedPort: Int
     let portal: Portal
     private let server: Task<Void, any Error>
+    private let renamedServer: Task<Void, any Error>
 
-    private init(configuration: Configuration, port: Int, portal: Portal, server: Task<Void, any Error>) {
+    private init(
+        configuration: Configuration, port: Int, renamedPort: Int, portal: Portal,
+        server: Task<Void, any Error>, renamedServer: Task<Void, any Error>
+    ) {
         self.configuration = configuration
         self.port = port
+        self.renamedPort = renamedPort
         self.portal = portal
         self.server = server
+        self.renamedServer = renamedServer
     }
 
     /// Starts a portal and returns once it accepts connections.
+    ///
+    /// Two listeners share the portal: `baseURL`, and `renamedBaseURL`, the address a rename
+    /// moves it to (a renamed portal has a new host name; on loopback a second port stands in).
     ///
     /// - Parameter stopOnSignals: stop gracefully on SIGINT/SIGTERM (for the CLI; tests call `stop()`).
     public static func start(
         _ configuration: Configuration = Configuration(), stopOnSignals: Bool = false, logger: Logger? = nil
     ) async throws -> Simulator {
         let portal = Portal(configuration: configuration)
-        let (ports, continuation) = AsyncThrowingStream<Int, any Error>.makeStream()
         var log = logger ?? Logger(label: "Bitrix24Simulator")
         if logger == nil { log.logLevel = .critical }
+        let renamed = try await serve(
+            SimulatorResponder(portal: portal, configuration: configuration, renamedOrigin: nil),
+            port: 0, configuration: configuration, stopOnSignals: false, logger: log)
+        let renamedOrigin = "http://\(configuration.host):\(renamed.port)"
+        do {
+            let main = try await serve(
+                SimulatorResponder(portal: portal, configuration: configuration, renamedOrigin: renamedOrigin),
+                port: configuration.port, configuration: configuration, stopOnSignals: stopOnSignals, logger: log,
+                onStop: { renamed.task.cancel() })
+            return Simulator(
+                configuration: configuration, port: main.port, renamedPort: renamed.port, portal: portal,
+                server: main.task, renamedServer: renamed.task)
+        } catch {
+            renamed.task.cancel()
+            _ = await renamed.task.result
+            throw error
+        }
+    }
+
+    /// Runs one listener; returns its port once it accepts connections. `onStop` runs when it ends.
+    private static func serve(
+        _ responder: SimulatorResponder, port: Int, configuration: Configuration, stopOnSignals: Bool,
+        logger: Logger, onStop: @escaping @Sendable () -> Void = {}
+    ) async throws -> (port: Int, task: Task<Void, any Error>) {
+        let (ports, continuation) = AsyncThrowingStream<Int, any Error>.makeStream()
         let app = Application(
-            responder: SimulatorResponder(portal: portal, configuration: configuration),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? configuration.port) },
-            logger: log)
+            responder: responder,
+            configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? port) },
+            logger: logger)
         let server = Task {
+            defer { onStop() }
             do {
                 if stopOnSignals { try await app.runService() } else { try await app.run() }
                 continuation.finish()
@@ -52,7 +88,7 @@ public final class Simulator: Sendable {
             }
         }
         for try await port in ports {
-            return Simulator(configuration: configuration, port: port, portal: portal, server: server)
+            return (port, server)
         }
         throw CancellationError()
     }
@@ -60,7 +96,9 @@ public final class Simulator: Sendable {
     /// Stops the server; requests in flight are abandoned.
     public func stop() async {
         server.cancel()
+        renamedServer.cancel()
         _ = await server.result
+        _ = await renamedServer.result
     }
 
     /// Waits until the server stops (after SIGINT/SIGTERM when started with `stopOnSignals`).
@@ -80,6 +118,9 @@ public final class Simulator: Sendable {
     public var restURL: URL { URL(string: "http://\(configuration.host):\(port)/rest/")! }
     /// The OAuth server's token endpoint.
     public var tokenURL: URL { URL(string: "http://\(configuration.host):\(port)/oauth/token/")! }
+    /// `http://HOST:RENAMED_PORT`: where the portal answers after a rename (`rename(to:)`,
+    /// `Configuration.renamedTo`), as a renamed portal answers at its new host name.
+    public var renamedBaseURL: URL { URL(string: "http://\(configuration.host):\(renamedPort)")! }
 
     // MARK: Inspection and control
 
@@ -96,8 +137,9 @@ public final class Simulator: Sendable {
     /// Kills every refresh token: the next refresh gets `invalid_grant`.
     public func revokeRefreshTokens() async { await portal.revokeRefreshTokens() }
 
-    /// Renames the portal (nil: back to the original name). See `Configuration.renamedTo`.
-    public func rename(to prefix: String?) async { await portal.setRenamed(prefix) }
+    /// Renames the portal: calls to `baseURL` get a 302 to `renamedBaseURL` (nil: back to the
+    /// original name). See `Configuration.renamedTo`.
+    public func rename(to name: String?) async { await portal.setRenamed(name) }
 
     /// Activates or deactivates a user (inactive users get `result: false` notifications).
     public func setUser(_ id: Int64, active: Bool) async { await portal.setUserActive(id, active) }

@@ -21,6 +21,9 @@ struct SimulatorResponder: HTTPResponder {
 
     let portal: Portal
     let configuration: Simulator.Configuration
+    /// Where the renamed portal answers (`http://HOST:PORT`), for the listener at the original
+    /// address; nil for the listener at that renamed address, which never redirects.
+    let renamedOrigin: String?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
@@ -31,17 +34,15 @@ struct SimulatorResponder: HTTPResponder {
             var params = try RESTRequestParser.queryParams(request.uri.query)
             guard let body = try? await Self.body(request, limit: configuration.maxBodyBytes) else { return Self.tooLarge }
             params.merge(try RESTRequestParser.bodyParams(body, contentType: request.headers[.contentType]).0) { _, b in b }
-            return Self.json(await portal.token(params, baseURL: baseURL(request)))
-        }
-        let renamedTo = await portal.renamedTo
-        if let renamedTo, path.hasPrefix("/\(renamedTo)/rest/") {
-            return try await rest(request, context: context, path: path.dropFirst(renamedTo.count + 7))
+            let base = baseURL(request)
+            return Self.json(await portal.token(params, baseURL: base, renamedBaseURL: renamedOrigin ?? base))
         }
         if path.hasPrefix("/rest/") {
-            if let renamedTo {
+            // A renamed portal sends every REST call to its new host, path and query unchanged.
+            if let renamedOrigin, await portal.renamedTo != nil {
                 await portal.countRedirect()
                 let query = request.uri.query.map { "?\($0)" } ?? ""
-                return Self.redirect(to: "\(baseURL(request))/\(renamedTo)\(path)\(query)")
+                return Self.redirect(to: "\(renamedOrigin)\(path)\(query)")
             }
             return try await rest(request, context: context, path: path.dropFirst(6))
         }

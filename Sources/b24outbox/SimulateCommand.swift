@@ -44,7 +44,7 @@ extension SimulateCommand {
         @Option(name: .customLong("slow-ms"), help: "Delay of a slow answer.") var slowMs = 30_000
         @Option(help: "Seed of the fault generator.") var seed: UInt64 = 1
         @Option(help: "Existing active users, e.g. 1-1000 or 1-10,42.") var users = "1-1000"
-        @Option(name: .customLong("renamed-to"), help: "Simulate a renamed portal: REST calls get 302 to /NAME/rest/….")
+        @Option(name: .customLong("renamed-to"), help: "Simulate a renamed portal: REST calls get 302 to the new address (a second port).")
         var renamedTo: String?
         @Option(name: .customLong("client-id"), help: "OAuth client id.") var clientID: String?
         @Option(name: .customLong("client-secret"), help: "OAuth client secret.") var clientSecret: String?
@@ -102,6 +102,7 @@ extension SimulateCommand {
                   OAuth REST:     \(simulator.restURL.absoluteString)  (auth=\(c.oauth.accessToken))
                   token endpoint: \(simulator.tokenURL.absoluteString)  (client_id=\(c.oauth.clientID), refresh_token=\(c.oauth.refreshToken))
                   state:          \(simulator.baseURL.absoluteString)/_sim/state
+                  after a rename: \(simulator.renamedBaseURL.absoluteString)  (--renamed-to, POST /_sim/rename?to=NAME)
                   rate limit:     \(c.rateLimit.map { "bucket \($0.capacity), drain \($0.drainPerSecond)/s" } ?? "off")
 
                 """

@@ -105,27 +105,43 @@ struct FaultTests {
         }
     }
 
-    @Test("renamed portal: 302 to the new name; re-POSTing there works")
+    @Test("renamed portal: 302 to the new host (another origin); re-POSTing there works")
     func renamed() async throws {
         try await Simulator.with({ $0.renamedTo = "renamed-portal" }) { sim in
+            #expect(sim.renamedBaseURL != sim.baseURL)
             let body = PHPForm.encode(["USER_ID": 1, "MESSAGE": "moved"])
             let moved = try await Wire.send(
                 sim.hook("im.notify.personal.add") + "?x=1", body: body, contentType: "application/x-www-form-urlencoded")
             #expect(moved.status == 302)
             let location = try #require(moved.location)
-            #expect(location == "http://127.0.0.1:\(sim.port)/renamed-portal/rest/1/\(sim.configuration.webhookCode)/im.notify.personal.add?x=1")
+            // Same path and query on a new origin: a client re-POSTs to the new host.
+            #expect(location == "http://127.0.0.1:\(sim.renamedPort)/rest/1/\(sim.configuration.webhookCode)/im.notify.personal.add?x=1")
             #expect(await sim.snapshot().notifications.isEmpty)
 
             let again = try await Wire.send(location, body: body, contentType: "application/x-www-form-urlencoded")
             #expect(again.status == 200)
-            let state = await sim.snapshot()
+            var state = await sim.snapshot()
             #expect(state.notifications.map(\.message) == ["moved"])
             #expect(state.redirects == 1)
 
+            // OAuth: the token answer names the new address as client_endpoint.
+            let oauth = sim.configuration.oauth
+            let refreshed = try await Wire.get(
+                sim.tokenURL.absoluteString + "?" + PHPForm.encode([
+                    "grant_type": "refresh_token", "client_id": .string(oauth.clientID),
+                    "client_secret": .string(oauth.clientSecret), "refresh_token": .string(oauth.refreshToken),
+                ]))
+            #expect(refreshed.json?["client_endpoint"]?.stringValue == sim.renamedBaseURL.absoluteString + "/rest/")
+
             await sim.rename(to: nil)
             #expect(try await Wire.json(sim.hook("server.time"), [:]).status == 200)
+            // The new address keeps answering, renamed or not.
+            let renamedHook = sim.renamedBaseURL.absoluteString + "/rest/1/\(sim.configuration.webhookCode)/server.time"
+            #expect(try await Wire.json(renamedHook, [:]).status == 200)
             _ = try await Wire.send(sim.baseURL.absoluteString + "/_sim/rename?to=other")
-            #expect(try await Wire.json(sim.hook("server.time"), [:]).location?.contains("/other/rest/") == true)
+            #expect(try await Wire.json(sim.hook("server.time"), [:]).location?.hasPrefix(sim.renamedBaseURL.absoluteString + "/rest/") == true)
+            state = await sim.snapshot()
+            #expect(state.redirects == 2)
         }
     }
 }
