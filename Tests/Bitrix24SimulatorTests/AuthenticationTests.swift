@@ -112,10 +112,10 @@ struct AuthenticationTests {
     @Test("access tokens expire after the configured lifetime")
     func lifetime() async throws {
         // Long enough that the first call lands inside it even on a loaded machine.
-        try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(3) }) { sim in
+        try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(10) }) { sim in
             let token = JSONValue.string(sim.configuration.oauth.accessToken)
             #expect(try await Wire.json(sim.oauth("im.chat.get"), ["auth": token]).status == 200)
-            try await Task.sleep(for: .milliseconds(3200))
+            try await Task.sleep(for: .milliseconds(10_500))
             #expect(try await Wire.json(sim.oauth("im.chat.get"), ["auth": token]).error == "expired_token")
         }
     }

@@ -8,11 +8,12 @@ struct FaultTests {
     /// What one request looked like from the client's side.
     enum Seen: Hashable { case ok, error500, html502, dropped, timedOut, other(Int) }
 
-    static func observe(_ sim: Simulator, message: String) async -> Seen {
+    /// A deadline far beyond any answer on a loaded machine, except the deliberately slow ones.
+    static func observe(_ sim: Simulator, message: String, timeout: Duration = .seconds(10)) async -> Seen {
         do {
             let answer = try await Wire.send(
                 sim.hook("im.notify.personal.add"), body: PHPForm.encode(["USER_ID": 1, "MESSAGE": .string(message)]),
-                contentType: "application/x-www-form-urlencoded", timeout: .milliseconds(500))
+                contentType: "application/x-www-form-urlencoded", timeout: timeout)
             switch answer.status {
             case 200: return .ok
             case 500 where answer.error == "INTERNAL_SERVER_ERROR": return .error500
@@ -35,14 +36,14 @@ struct FaultTests {
             $0.faults.dropAfter = 0.1
             $0.faults.html502 = 0.1
             $0.faults.slow = 0.1
-            // Far beyond the client's 0.5 s deadline, so a busy machine cannot blur the two.
-            $0.faults.slowDelay = .milliseconds(2500)
+            // Far beyond the 1.5 s deadline used below, so a busy machine cannot blur the two.
+            $0.faults.slowDelay = .seconds(6)
             $0.faults.seed = 42
         }) { sim in
             let count = 200
             var seen: [Seen] = []
-            for i in 0..<count { seen.append(await Self.observe(sim, message: "m\(i)")) }
-            try await Task.sleep(for: .milliseconds(2600))  // let the slow answers finish
+            for i in 0..<count { seen.append(await Self.observe(sim, message: "m\(i)", timeout: .milliseconds(1500))) }
+            try await Task.sleep(for: .seconds(6))  // let the slow answers finish
             let state = await sim.snapshot()
             let stored = Set(state.notifications.map(\.message))
 
@@ -75,9 +76,9 @@ struct FaultTests {
             // The same seed gives the same sequence after a reset.
             await sim.reset()
             var again: [Seen] = []
-            for i in 0..<count { again.append(await Self.observe(sim, message: "m\(i)")) }
+            for i in 0..<count { again.append(await Self.observe(sim, message: "m\(i)", timeout: .milliseconds(1500))) }
             #expect(again == seen)
-            try await Task.sleep(for: .milliseconds(2600))
+            try await Task.sleep(for: .seconds(6))
         }
     }
 
