@@ -114,7 +114,8 @@ struct AuthenticationTests {
         // Long enough that the first call lands inside it even on a loaded machine.
         try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(10) }) { sim in
             let token = JSONValue.string(sim.configuration.oauth.accessToken)
-            #expect(try await Wire.json(sim.oauth("im.chat.get"), ["auth": token]).status == 200)
+            let fresh = try await Wire.json(sim.oauth("im.chat.get"), ["auth": token])
+            #expect(fresh.status == 200, "\(fresh.status) \(fresh.text)")
             try await Task.sleep(for: .milliseconds(10_500))
             #expect(try await Wire.json(sim.oauth("im.chat.get"), ["auth": token]).error == "expired_token")
         }

@@ -35,7 +35,7 @@ struct FaultTests {
             $0.faults.failAfter = 0.1
             $0.faults.dropAfter = 0.1
             $0.faults.html502 = 0.1
-            $0.faults.slow = 0.1
+            $0.faults.slow = 0.05
             // Far beyond the 1.5 s deadline used below, so a busy machine cannot blur the two.
             $0.faults.slowDelay = .seconds(6)
             $0.faults.seed = 42
