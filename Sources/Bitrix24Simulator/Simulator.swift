@@ -172,4 +172,19 @@ public final class Simulator: Sendable {
     ) async throws -> Int {
         try await sender.send(await dialogFinishEvent(chatID: chatID, sessionID: sessionID), to: handler)
     }
+
+    /// Starts a simulator, runs `body` with it, and stops it however `body` ends.
+    public static func run<T: Sendable>(
+        _ configuration: Configuration = Configuration(), _ body: (Simulator) async throws -> T
+    ) async throws -> T {
+        let simulator = try await start(configuration)
+        do {
+            let value = try await body(simulator)
+            await simulator.stop()
+            return value
+        } catch {
+            await simulator.stop()
+            throw error
+        }
+    }
 }

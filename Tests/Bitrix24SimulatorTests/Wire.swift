@@ -65,14 +65,6 @@ extension Simulator {
     ) async throws -> T {
         var configuration = Configuration()
         configure(&configuration)
-        let simulator = try await Simulator.start(configuration)
-        do {
-            let value = try await body(simulator)
-            await simulator.stop()
-            return value
-        } catch {
-            await simulator.stop()
-            throw error
-        }
+        return try await Simulator.run(configuration, body)
     }
 }

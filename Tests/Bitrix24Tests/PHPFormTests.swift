@@ -1,4 +1,5 @@
 import Foundation
+import Bitrix24Simulator
 import Testing
 
 @testable import Bitrix24

@@ -14,15 +14,7 @@ enum SimulatorHarness {
         var configuration = Simulator.Configuration()
         configuration.rateLimit = nil
         configure(&configuration)
-        let simulator = try await Simulator.start(configuration)
-        do {
-            let value = try await body(simulator)
-            await simulator.stop()
-            return value
-        } catch {
-            await simulator.stop()
-            throw error
-        }
+        return try await Simulator.run(configuration, body)
     }
 
     /// A simulator and a webhook client of it.

@@ -1,22 +1,11 @@
+import Bitrix24Simulator
 import Outbox
 import Testing
 
 struct RetryPolicyTests {
-    /// A fixed-seed generator, so the jitter is reproducible.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func delaysStayUnderTheExponentialCeilingAndTheCap() {
         let policy = RetryPolicy(base: .seconds(1), cap: .seconds(60), maxAttempts: 20)
-        var random = SplitMix(state: 42)
+        var random = SeededGenerator(seed: 42)
         for attempt in 1..<20 {
             let ceiling = min(60.0, pow2(attempt - 1))
             for _ in 0..<200 {
@@ -29,7 +18,7 @@ struct RetryPolicyTests {
 
     @Test func jitterSpreadsTheDelays() {
         let policy = RetryPolicy(base: .seconds(1), cap: .seconds(300), maxAttempts: 20)
-        var random = SplitMix(state: 7)
+        var random = SeededGenerator(seed: 7)
         let delays = (0..<500).map { _ in policy.delay(after: 8, using: &random)! }
         // Full jitter over [0, 128 s]: both halves of the range are used.
         #expect(delays.contains { $0 < .seconds(40) })

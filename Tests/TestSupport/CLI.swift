@@ -24,33 +24,7 @@ public enum CLI {
     public static func run(
         _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
     ) throws -> Output {
-        let process = Process()
-        process.executableURL = executableURL
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { _, new in new }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes while the process runs, so a chatty child cannot block on a full pipe.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var stdoutData = Data()
-        nonisolated(unsafe) var stderrData = Data()
-        DispatchQueue.global().async(group: group) { stdoutData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { stderrData = err.fileHandleForReading.readDataToEndOfFile() }
-        process.waitUntilExit()
-        group.wait()
-        let output = Output(
-            status: process.terminationStatus,
-            stdout: String(decoding: stdoutData, as: UTF8.self),
-            stderr: String(decoding: stderrData, as: UTF8.self))
-        // Every command output of the suite is checked for the secrets its portals use.
-        TestSecrets.expectAbsent(TestSecrets.known + extraSecrets, in: output.stdout + output.stderr,
-                                 "the output of b24outbox \(arguments.first ?? "")")
-        return output
+        try spawn(arguments, environment: environment, extraSecrets: extraSecrets).wait()
     }
 }
 
