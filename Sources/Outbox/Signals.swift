@@ -4,6 +4,7 @@ import Synchronization
 /// Wakes idle workers: the listener signals it on every NOTIFY, `stop` on shutdown.
 final class WakeSignal: Sendable {
     private let condition = NSCondition()
+    // Read and written only while `condition` is locked.
     nonisolated(unsafe) private var generation: UInt64 = 0
 
     /// Wakes every waiter.

@@ -38,14 +38,14 @@ struct LimitTests {
 
     @Test("the bucket drains over time")
     func drains() async throws {
-        // A slow drain, so even a loaded machine sends the 8 calls faster than it empties.
-        try await Simulator.with({ $0.rateLimit = .init(capacity: 5, drainPerSecond: 2) }) { sim in
+        // A slow drain: the 8 calls meet a refusal unless they take over 6 s, even on a loaded machine.
+        try await Simulator.with({ $0.rateLimit = .init(capacity: 5, drainPerSecond: 0.5) }) { sim in
             var refused = 0
             for _ in 0..<8 {
                 if try await Wire.json(sim.hook("server.time"), [:]).status == 503 { refused += 1 }
             }
             #expect(refused >= 1)
-            try await Task.sleep(for: .milliseconds(3000))  // drains 6 > capacity
+            try await Task.sleep(for: .seconds(11))  // drains 5.5 > capacity
             for _ in 0..<5 {
                 #expect(try await Wire.json(sim.hook("server.time"), [:]).status == 200)
             }

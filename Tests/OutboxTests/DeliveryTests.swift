@@ -130,7 +130,7 @@ struct DeliveryTests {
 
     @Test func rateLimitedCallsAreReleasedWithoutSpendingAttempts() async throws {
         // Our mirror thinks the bucket is huge; the portal's real one is tiny.
-        try await DeliveryHarness.with({ $0.rateLimit = .init(capacity: 2, drainPerSecond: 4) }) { h in
+        try await DeliveryHarness.with({ $0.rateLimit = .init(capacity: 2, drainPerSecond: 1) }) { h in
         _ = try Producer.enqueue((0..<60).map {
             .notification(portal: h.portal, user: Int64($0 + 1), message: "m", key: "r\($0)")
         }, on: h.db)
