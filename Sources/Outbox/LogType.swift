@@ -10,5 +10,4 @@ public enum LogType {
     public static let intentLeaseExpired = "intent.lease_expired"
     public static let intentReplayed = "intent.replayed"
     public static let intentCancelled = "intent.cancelled"
-    public static let bitrixEvent = "bitrix.event"
 }

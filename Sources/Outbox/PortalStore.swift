@@ -105,11 +105,10 @@ public enum PortalStore {
     /// Stores a refreshed token pair (the old refresh token no longer works).
     public static func storeTokens(_ tokens: OAuthTokens, portalID: Int64, on db: Connection) throws {
         try db.transaction { db in
-            try db.execute("""
+            let name: String = try db.query("""
                 UPDATE outbox.portals SET access_token = $2, refresh_token = $3, token_expires_at = $4, updated_at = now()
-                 WHERE id = $1
-                """, [portalID, tokens.accessToken, tokens.refreshToken, tokens.expiresAt])
-            let name: String = try db.query("SELECT name FROM outbox.portals WHERE id = $1", [portalID]).first!.decode(0)
+                 WHERE id = $1 RETURNING name
+                """, [portalID, tokens.accessToken, tokens.refreshToken, tokens.expiresAt]).first!.decode(0)
             var data: [String: JSONValue] = [:]
             data["expires_at"] = tokens.expiresAt.map { .double($0.timeIntervalSince1970) }
             try appendLog(portalID: portalID, name: name, type: "portal.tokens_refreshed", data: data, on: db)
@@ -119,9 +118,12 @@ public enum PortalStore {
     /// Records a renamed portal's new address (Bitrix24 answered 302).
     public static func storeMovedAddress(_ url: URL, portalID: Int64, on db: Connection) throws {
         try db.transaction { db in
-            let old: String = try db.query("SELECT base_url FROM outbox.portals WHERE id = $1", [portalID]).first!.decode(0)
-            try db.execute("UPDATE outbox.portals SET base_url = $2, updated_at = now() WHERE id = $1", [portalID, url.absoluteString])
-            let name: String = try db.query("SELECT name FROM outbox.portals WHERE id = $1", [portalID]).first!.decode(0)
+            let row = try db.query("""
+                UPDATE outbox.portals p SET base_url = $2, updated_at = now()
+                  FROM (SELECT base_url FROM outbox.portals WHERE id = $1 FOR UPDATE) old
+                 WHERE p.id = $1 RETURNING p.name, old.base_url
+                """, [portalID, url.absoluteString]).first!
+            let (name, old): (String, String) = (try row.decode(0), try row.decode(1))
             try appendLog(portalID: portalID, name: name, type: "portal.moved",
                           data: ["from": .string(old), "to": .string(url.absoluteString)], on: db)
         }

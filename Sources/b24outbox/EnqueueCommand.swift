@@ -20,15 +20,7 @@ struct EnqueueCommand: ParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func notBefore() throws -> Date? {
-            guard let at else { return nil }
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime]
-            let fractional = ISO8601DateFormatter()
-            fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            guard let date = formatter.date(from: at) ?? fractional.date(from: at) else {
-                throw ValidationError("--at must be an RFC 3339 time such as 2026-12-01T09:00:00Z")
-            }
-            return date
+            try at.map { try parseTime($0, option: "--at") }
         }
 
         func enqueue(_ intent: NewIntent) throws {

@@ -1,0 +1,41 @@
+import Postgres
+
+/// The numbers an operator looks at first.
+public struct Stats: Sendable, Codable {
+    public struct Count: Sendable, Codable, Hashable {
+        public var portal: String
+        public var status: String
+        public var count: Int
+    }
+
+    public struct DeadReason: Sendable, Codable, Hashable {
+        public var error: String
+        public var count: Int
+    }
+
+    public var intents: [Count]
+    /// Seconds since the oldest pending intent was enqueued (nil when none is pending).
+    public var oldestPendingAgeSeconds: Double?
+    public var deliveredLastMinute: Int
+    public var failedLastMinute: Int
+    public var deadByError: [DeadReason]
+
+    public static func read(on db: Connection) throws -> Stats {
+        let counts = try db.query("""
+            SELECT p.name, i.status, count(*) FROM outbox.intents i JOIN outbox.portals p ON p.id = i.portal_id
+             GROUP BY 1, 2 ORDER BY 1, 2
+            """).map { Count(portal: try $0.decode(0), status: try $0.decode(1), count: try $0.decode(2)) }
+        let summary = try db.query("""
+            SELECT extract(epoch FROM now() - (SELECT min(created_at) FROM outbox.intents WHERE status = 'pending'))::float8,
+                   (SELECT count(*) FROM outbox.log WHERE type = 'delivery.succeeded' AND recorded_at > now() - interval '1 minute'),
+                   (SELECT count(*) FROM outbox.log WHERE type = 'delivery.failed' AND recorded_at > now() - interval '1 minute')
+            """).first!
+        let dead = try db.query("""
+            SELECT coalesce(last_error->>'error', 'unknown'), count(*) FROM outbox.intents
+             WHERE status = 'dead' GROUP BY 1 ORDER BY 2 DESC, 1
+            """).map { DeadReason(error: try $0.decode(0), count: try $0.decode(1)) }
+        return Stats(
+            intents: counts, oldestPendingAgeSeconds: try summary.decode(0), deliveredLastMinute: try summary.decode(1),
+            failedLastMinute: try summary.decode(2), deadByError: dead)
+    }
+}
