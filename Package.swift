@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libpq, as the system installs it (apt: libpq-dev).
@@ -47,15 +50,34 @@ let package = Package(
         ),
         .target(
             name: "Outbox",
-            dependencies: ["Postgres", "Bitrix24", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Postgres", "Bitrix24",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             plugins: ["EmbedMigrations"]
+        ),
+        // HTTP: the Bitrix24 event handler, health, readiness and Prometheus metrics.
+        .target(
+            name: "OutboxServer",
+            dependencies: [
+                "Outbox", "Postgres", "Bitrix24",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "b24outbox",
             dependencies: [
-                "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator",
+                "Outbox", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -66,6 +88,16 @@ let package = Package(
         // Scratch databases and CLI runs shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Postgres", "Bitrix24Simulator"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(
+            name: "OutboxServerTests",
+            dependencies: [
+                "OutboxServer", "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "OutboxTests",
             dependencies: ["Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport"]

@@ -12,6 +12,8 @@ public struct ClaimedIntent: Sendable, Hashable {
     public var attempt: Int
     /// When the lease ends: past it, another worker may reclaim the intent.
     public var leaseExpiresAt: Date
+    /// When the producer enqueued it (for the enqueue-to-delivered latency).
+    public var enqueuedAt: Date
 }
 
 /// How one delivery attempt ended, as recorded in the log and the projection.

@@ -35,14 +35,14 @@ public struct IntentStore: Sendable {
                    SET status = 'claimed', attempts = i.attempts + 1, lease_owner = $2,
                        lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
                   FROM picked WHERE i.id = picked.id
-                RETURNING i.id, i.portal_id, i.kind, i.payload, i.idempotency_key, i.attempts, i.lease_expires_at
+                RETURNING i.id, i.portal_id, i.kind, i.payload, i.idempotency_key, i.attempts, i.lease_expires_at, i.created_at
             ), logged AS (
                 INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
                 SELECT 'intent-' || id, 'intent.claimed', id, portal_id,
                        jsonb_build_object('worker', $2::text, 'attempt', attempts, 'lease_expires_at', lease_expires_at)
                   FROM claimed
             )
-            SELECT id, portal_id, kind, payload::text, idempotency_key, attempts, lease_expires_at
+            SELECT id, portal_id, kind, payload::text, idempotency_key, attempts, lease_expires_at, created_at
               FROM claimed ORDER BY id
             """, [limit, owner, lease.inSeconds])
         return try rows.map { row in
@@ -50,7 +50,8 @@ public struct IntentStore: Sendable {
                 id: try row.decode(0), portalID: try row.decode(1),
                 kind: IntentKind(rawValue: try row.decode(2))!,
                 payload: try JSONValue(jsonData: Data(try row.decode(3, as: String.self).utf8)).objectValue ?? [:],
-                key: try row.decode(4), attempt: try row.decode(5), leaseExpiresAt: try row.decode(6))
+                key: try row.decode(4), attempt: try row.decode(5), leaseExpiresAt: try row.decode(6),
+                enqueuedAt: try row.decode(7))
         }
     }
 

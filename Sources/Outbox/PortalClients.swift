@@ -12,7 +12,7 @@ public final class PortalClients: Sendable {
     private let configuration: Bitrix24Client.Configuration
     private let httpClient: HTTPClient
     private let logger: Logger
-    private let clients = Mutex<[Int64: Bitrix24Client]>([:])
+    private let clients = Mutex<[Int64: (client: Bitrix24Client, name: String)]>([:])
 
     public init(conninfo: String, configuration: Bitrix24Client.Configuration = .init(), logger: Logger) {
         self.conninfo = conninfo
@@ -25,10 +25,10 @@ public final class PortalClients: Sendable {
         try httpClient.syncShutdown()
     }
 
-    /// The client for a portal, reading its credentials with `db` the first time.
-    func client(for portalID: Int64, db: Connection) throws -> Bitrix24Client {
+    /// The client for a portal and the portal's name, reading its credentials with `db` the first time.
+    func client(for portalID: Int64, db: Connection) throws -> (client: Bitrix24Client, name: String) {
         if let existing = clients.withLock({ $0[portalID] }) { return existing }
-        let (credentials, tokenEndpoint) = try PortalStore.credentials(portalID: portalID, on: db)
+        let (credentials, tokenEndpoint, name) = try PortalStore.credentials(portalID: portalID, on: db)
         var configuration = configuration
         if let tokenEndpoint { configuration.tokenEndpoint = tokenEndpoint }
         let conninfo = conninfo
@@ -46,8 +46,8 @@ public final class PortalClients: Sendable {
             refreshGate: SharedTokens.gate(portalID: portalID, conninfo: conninfo))
         return clients.withLock { cache in
             if let raced = cache[portalID] { return raced }
-            cache[portalID] = client
-            return client
+            cache[portalID] = (client, name)
+            return (client, name)
         }
     }
 }

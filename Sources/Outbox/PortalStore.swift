@@ -78,10 +78,12 @@ public enum PortalStore {
     }
 
     /// The credentials to call a portal with, secrets included: for the worker only.
-    public static func credentials(portalID: Int64, on db: Connection) throws -> (credentials: Bitrix24Credentials, tokenEndpoint: URL?) {
+    public static func credentials(
+        portalID: Int64, on db: Connection
+    ) throws -> (credentials: Bitrix24Credentials, tokenEndpoint: URL?, name: String) {
         guard let row = try db.query("""
             SELECT base_url, auth_kind, webhook_user_id, webhook_code, access_token, refresh_token,
-                   client_id, client_secret, oauth_token_url
+                   client_id, client_secret, oauth_token_url, name
               FROM outbox.portals WHERE id = $1
             """, [portalID]).first else {
             throw PortalError(description: "portal \(portalID) does not exist")
@@ -89,14 +91,15 @@ public enum PortalStore {
         let base: String = try row.decode(0)
         let insecure = base.hasPrefix("http://")
         let tokenEndpoint = try row.decode(8, as: String?.self).flatMap(URL.init(string:))
+        let name: String = try row.decode(9)
         do {
             if try row.decode(1, as: String.self) == "webhook" {
                 let url = "\(base.hasSuffix("/") ? String(base.dropLast()) : base)/rest/\(try row.decode(2, as: Int64.self))/\(try row.decode(3, as: String.self))/"
-                return (try Bitrix24Credentials.webhook(url, allowInsecureHTTP: insecure), tokenEndpoint)
+                return (try Bitrix24Credentials.webhook(url, allowInsecureHTTP: insecure), tokenEndpoint, name)
             }
             return (try Bitrix24Credentials.oauth(
                 portal: URL(string: base)!, accessToken: try row.decode(4), refreshToken: try row.decode(5),
-                clientID: try row.decode(6), clientSecret: try row.decode(7), allowInsecureHTTP: insecure), tokenEndpoint)
+                clientID: try row.decode(6), clientSecret: try row.decode(7), allowInsecureHTTP: insecure), tokenEndpoint, name)
         } catch let error as Bitrix24Credentials.ParseError {
             throw PortalError(description: "portal \(portalID) has unusable credentials: \(error.reason)")
         }

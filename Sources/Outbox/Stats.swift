@@ -39,3 +39,19 @@ public struct Stats: Sendable, Codable {
             failedLastMinute: try summary.decode(2), deadByError: dead)
     }
 }
+
+extension Stats {
+    /// What `/metrics` reads at each scrape: intents by status, and how long the most overdue
+    /// due intent has waited (0 when none is due). Both use the intents table's indexes.
+    public static func gauges(on db: Connection) throws -> (intentsByStatus: [IntentStatus: Int], queueLagSeconds: Double) {
+        var byStatus: [IntentStatus: Int] = [:]
+        for row in try db.query("SELECT status, count(*) FROM outbox.intents GROUP BY status") {
+            if let status = IntentStatus(rawValue: try row.decode(0)) { byStatus[status] = try row.decode(1) }
+        }
+        let lag: Double = try db.query("""
+            SELECT coalesce(extract(epoch FROM now() - min(next_attempt_at))::float8, 0)
+              FROM outbox.intents WHERE status = 'pending' AND next_attempt_at <= now()
+            """).first!.decode(0)
+        return (byStatus, max(0, lag))
+    }
+}

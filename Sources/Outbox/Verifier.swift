@@ -28,7 +28,7 @@ public struct Verifier: Sendable {
             try db.execute("""
                 DECLARE log_cursor NO SCROLL CURSOR FOR
                 SELECT intent_id, type, (data->>'attempt')::int, data->>'worker', (data->>'result_id')::bigint
-                  FROM outbox.log WHERE intent_id IS NOT NULL AND type <> 'bitrix.event'
+                  FROM outbox.log WHERE intent_id IS NOT NULL AND type NOT IN (\(LogType.annotations.map { "'\($0)'" }.joined(separator: ", ")))
                  ORDER BY intent_id, seq
                 """)
             try db.execute("""

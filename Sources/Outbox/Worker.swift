@@ -54,20 +54,20 @@ struct Worker {
     /// Sends one claim (one portal) and records every intent's outcome.
     private func deliver(_ claimed: [ClaimedIntent], deadline: ContinuousClock.Instant, on db: Connection) throws {
         let portalID = claimed[0].portalID
-        let client: Bitrix24Client
+        let (client, portal): (Bitrix24Client, String)
         do {
-            client = try pool.clients.client(for: portalID, db: db)
+            (client, portal) = try pool.clients.client(for: portalID, db: db)
         } catch let error as PortalStore.PortalError {
             let details: JSONValue = ["error": "PORTAL_UNUSABLE", "error_description": .string(error.description), "class": "permanent"]
-            try store.finish(claimed.map { ($0, .dead(details: details)) }, on: db)
+            try finish(claimed.map { ($0, .dead(details: details)) }, portal: "\(portalID)", on: db)
             return
         }
-        var pending = try releasePausedMethods(claimed, portalID: portalID, on: db)
+        var pending = try releasePausedMethods(claimed, portalID: portalID, portal: portal, on: db)
         var commands = DeliveryPlan.firstCommands(for: pending)
         var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
         // A chat lookup that finds nothing leads to a second call that creates it.
         while !pending.isEmpty {
-            guard try takeRateSlot(portalID: portalID, before: deadline, on: db) else {
+            guard try takeRateSlot(portalID: portalID, portal: portal, before: deadline, on: db) else {
                 let at = Date().addingTimeInterval(1)
                 outcomes += pending.map { ($0, .released(at: at, reason: pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease")) }
                 break
@@ -87,10 +87,19 @@ struct Worker {
             pending = next
             commands = next.map(DeliveryPlan.sendCommand(for:))
         }
+        try finish(outcomes, portal: portal, on: db)
+    }
+
+    /// Records outcomes, then counts those that were recorded (a lost lease's are the new holder's).
+    private func finish(_ outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)], portal: String, on db: Connection) throws {
         let (_, lost) = try store.finish(outcomes, on: db)
         if !lost.isEmpty {
             pool.logger.warning("lease lost before the outcome was recorded; the new holder decides",
                                 metadata: ["worker": "\(owner)", "intents": "\(lost)"])
+        }
+        let lostIDs = Set(lost)
+        for (intent, outcome) in outcomes where !lostIDs.contains(intent.id) {
+            configuration.metrics.delivery(outcome, portal: portal, enqueuedAt: intent.enqueuedAt)
         }
     }
 
@@ -128,7 +137,9 @@ struct Worker {
 
     /// Waits for the portal's shared bucket to allow one request. False when the wait would
     /// outlast the lease or the pool is stopping: the claim is then released, not sent.
-    private func takeRateSlot(portalID: Int64, before deadline: ContinuousClock.Instant, on db: Connection) throws -> Bool {
+    private func takeRateSlot(
+        portalID: Int64, portal: String, before deadline: ContinuousClock.Instant, on db: Connection
+    ) throws -> Bool {
         while !pool.isStopping {
             let wait: Double = try db.query("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
             if wait <= 0 { return true }
@@ -137,20 +148,23 @@ struct Worker {
             guard ContinuousClock.now + pause + min(.seconds(30), configuration.lease / 2) < deadline else {
                 return false
             }
+            configuration.metrics.rateLimitWait(pause, portal: portal)
             Thread.sleep(forTimeInterval: pause.inSeconds)
         }
         return false
     }
 
     /// Intents whose method is paused by OPERATION_TIME_LIMIT go back until the pause ends.
-    private func releasePausedMethods(_ claimed: [ClaimedIntent], portalID: Int64, on db: Connection) throws -> [ClaimedIntent] {
+    private func releasePausedMethods(
+        _ claimed: [ClaimedIntent], portalID: Int64, portal: String, on db: Connection
+    ) throws -> [ClaimedIntent] {
         let pauses = try db.query(
             "SELECT method, paused_until FROM outbox.method_pauses WHERE portal_id = $1 AND paused_until > now()", [portalID])
         guard !pauses.isEmpty else { return claimed }
         var until: [String: Date] = [:]
         for row in pauses { until[try row.decode(0)] = try row.decode(1) }
         let paused = claimed.filter { until[$0.kind.method] != nil }
-        try store.finish(paused.map { ($0, .released(at: until[$0.kind.method]!, reason: "OPERATION_TIME_LIMIT")) }, on: db)
+        try finish(paused.map { ($0, .released(at: until[$0.kind.method]!, reason: "OPERATION_TIME_LIMIT")) }, portal: portal, on: db)
         return claimed.filter { until[$0.kind.method] == nil }
     }
 

@@ -24,6 +24,8 @@ public final class WorkerPool: Sendable {
         public var untilIdle = false
         /// Name written to the log as the lease owner, suffixed with the worker number.
         public var name = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        /// Where delivery counts, latencies and rate-limit waits go.
+        public var metrics = OutboxMetrics()
 
         public init() {}
     }
@@ -60,6 +62,18 @@ public final class WorkerPool: Sendable {
         // Idle or stopped: the listener goes too, so nothing outlives `run()`.
         stop()
         listener.wait()
+    }
+
+    /// `run()` on threads of its own, for async callers: returns once the pool has stopped.
+    public func runUntilStopped() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                self.run()
+                done.resume()
+            }
+            thread.name = "b24outbox.pool"
+            thread.start()
+        }
     }
 
     /// Stops claiming; calls in flight finish (each within the client's request timeout), claims

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Outbox
 import Postgres
 
 /// `--database-url`, else `DATABASE_URL`, else libpq's own defaults (`PGHOST`, `PGPORT`, …).
@@ -18,6 +19,15 @@ struct DatabaseOptions: ParsableArguments {
             return try Connection(conninfo)
         } catch let error as PostgresError {
             throw CLIError("cannot connect to PostgreSQL: \(error.message). Check --database-url or DATABASE_URL.")
+        }
+    }
+
+    /// Fails fast with a clear message when the database is unreachable or not migrated.
+    func requireCurrentSchema() throws {
+        let probe = try connect()
+        defer { probe.close() }
+        guard try Migrator().isCurrent(on: probe) else {
+            throw CLIError("the database schema is not current: run b24outbox migrate first")
         }
     }
 }

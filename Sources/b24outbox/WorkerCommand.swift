@@ -11,43 +11,12 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Deliver intents: a pool of workers claiming, sending and recording.",
         discussion: "SIGINT or SIGTERM stops claiming, lets calls in flight finish, releases the rest and exits 0.")
 
-    @Option(help: "Worker threads, each with its own database connection.") var concurrency = 4
-    @Option(help: "Intents per Bitrix24 batch call (1 to 50; 1 sends one HTTP call per intent).") var batch = 50
-    @Option(help: "Seconds a claim is held before another worker may take it over.") var lease = 60
-    @Option(help: "Attempts before an intent is dead.") var maxAttempts = 10
-    @Option(help: "Longest wait between attempts, in seconds.") var maxBackoff = 300
-    @Flag(help: "Exit once nothing is pending or in flight.") var untilIdle = false
-    @Option(help: "HTTP deadline per Bitrix24 call, in seconds.") var requestTimeout = 30
+    @OptionGroup var options: WorkerOptions
     @OptionGroup var database: DatabaseOptions
 
-    func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        guard (1...50).contains(batch) else { throw ValidationError("--batch must be between 1 and 50 (Bitrix24's batch limit)") }
-        guard lease >= 2 * requestTimeout else { throw ValidationError("--lease must be at least twice --request-timeout") }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
-    }
-
     func run() throws {
-        // Fail fast with a clear message when the database is unreachable or not migrated.
-        let probe = try database.connect()
-        guard try Migrator().isCurrent(on: probe) else {
-            throw CLIError("the database schema is not current: run b24outbox migrate first")
-        }
-        probe.close()
-
-        let logger = Logger(label: "b24outbox.worker")
-        var clientConfiguration = Bitrix24Client.Configuration()
-        clientConfiguration.requestTimeout = .seconds(requestTimeout)
-        clientConfiguration.maxConnectionsPerHost = max(16, concurrency)
-        let clients = PortalClients(conninfo: database.conninfo, configuration: clientConfiguration, logger: logger)
-        var configuration = WorkerPool.Configuration()
-        configuration.concurrency = concurrency
-        configuration.batchSize = batch
-        configuration.lease = .seconds(lease)
-        configuration.retry = RetryPolicy(cap: .seconds(maxBackoff), maxAttempts: maxAttempts)
-        configuration.untilIdle = untilIdle
-        let pool = WorkerPool(conninfo: database.conninfo, configuration: configuration, clients: clients, logger: logger)
-
+        try database.requireCurrentSchema()
+        let (pool, clients) = options.makePool(conninfo: database.conninfo, logger: Logger(label: "b24outbox.worker"))
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -58,6 +27,40 @@ struct WorkerCommand: ParsableCommand {
         pool.run()
         signals.forEach { $0.cancel() }
         try clients.shutdown()
+    }
+}
+
+/// How a worker pool delivers; shared by `worker` and `run`.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "Worker threads, each with its own database connection.") var concurrency = 4
+    @Option(help: "Intents per Bitrix24 batch call (1 to 50; 1 sends one HTTP call per intent).") var batch = 50
+    @Option(help: "Seconds a claim is held before another worker may take it over.") var lease = 60
+    @Option(help: "Attempts before an intent is dead.") var maxAttempts = 10
+    @Option(help: "Longest wait between attempts, in seconds.") var maxBackoff = 300
+    @Flag(help: "Exit once nothing is pending or in flight.") var untilIdle = false
+    @Option(help: "HTTP deadline per Bitrix24 call, in seconds.") var requestTimeout = 30
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard (1...50).contains(batch) else { throw ValidationError("--batch must be between 1 and 50 (Bitrix24's batch limit)") }
+        guard lease >= 2 * requestTimeout else { throw ValidationError("--lease must be at least twice --request-timeout") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    /// The pool and the portal clients it calls through (shut those down after the pool stops).
+    func makePool(conninfo: String, logger: Logger, metrics: OutboxMetrics = OutboxMetrics()) -> (WorkerPool, PortalClients) {
+        var clientConfiguration = Bitrix24Client.Configuration()
+        clientConfiguration.requestTimeout = .seconds(requestTimeout)
+        clientConfiguration.maxConnectionsPerHost = max(16, concurrency)
+        let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger)
+        var configuration = WorkerPool.Configuration()
+        configuration.concurrency = concurrency
+        configuration.batchSize = batch
+        configuration.lease = .seconds(lease)
+        configuration.retry = RetryPolicy(cap: .seconds(maxBackoff), maxAttempts: maxAttempts)
+        configuration.untilIdle = untilIdle
+        configuration.metrics = metrics
+        return (WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger), clients)
     }
 }
 

@@ -14,7 +14,7 @@ struct DeliveryPlanTests {
             id: 7, portalID: 1, kind: kind,
             payload: kind == .chatCreate ? ["TITLE": "t", "ENTITY_TYPE": "B24OUTBOX", "ENTITY_ID": "deal-7"]
                 : ["USER_ID": 10, "MESSAGE": "hi", "TAG": "b24o:x"],
-            key: "deal-7", attempt: attempt, leaseExpiresAt: Self.now.addingTimeInterval(60))
+            key: "deal-7", attempt: attempt, leaseExpiresAt: Self.now.addingTimeInterval(60), enqueuedAt: Self.now)
     }
 
     func step(_ intent: ClaimedIntent, _ outcome: BatchOutcome, retry: RetryPolicy = RetryPolicy(maxAttempts: 3))

@@ -1,0 +1,94 @@
+import Bitrix24
+import Hummingbird
+import Logging
+import NIOCore
+import Outbox
+import Postgres
+
+/// `POST /bitrix24/events`: Bitrix24 does not resend an event it failed to deliver, so the answer
+/// is 200 only once the event is committed, and anything else is refused before a write.
+struct EventEndpoint: Sendable {
+    let context: OutboxServer.Context
+    let maxBytes: Int
+
+    /// How an event's delivery ended, as answered and counted.
+    enum Outcome: String {
+        case stored, duplicate, unauthorized, malformed, tooLarge = "too_large"
+        case unsupportedMediaType = "unsupported_media_type", unavailable
+    }
+
+    private static let mediaTypes: Set<String> = ["application/x-www-form-urlencoded", "application/json"]
+
+    func handle(_ request: Request) async -> Response {
+        let mediaType = request.headers[.contentType]
+            .flatMap { $0.split(separator: ";").first }
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard Self.mediaTypes.contains(mediaType) else {
+            return refuse(.unsupportedMediaType, .unsupportedMediaType,
+                          "send application/x-www-form-urlencoded (as Bitrix24 does) or application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes {
+            return refuse(.contentTooLarge, .tooLarge, "an event body is at most \(maxBytes) bytes")
+        }
+        let body: ByteBuffer
+        do {
+            var request = request
+            body = try await request.collectBody(upTo: maxBytes)
+        } catch is NIOTooManyBytesError {
+            return refuse(.contentTooLarge, .tooLarge, "an event body is at most \(maxBytes) bytes")
+        } catch {
+            return refuse(.badRequest, .malformed, "the body could not be read")
+        }
+        let event: Bitrix24Event
+        do {
+            event = try Bitrix24Event(body: body.readableBytesView, contentType: mediaType)
+        } catch {
+            return refuse(.badRequest, .malformed, error.description)
+        }
+        return await store(event)
+    }
+
+    /// Verifies the sender and stores the event, in one trip to a database thread.
+    private func store(_ event: Bitrix24Event) async -> Response {
+        enum Result: Sendable { case unauthorized, stored(EventReceipt, portal: String) }
+        let result: Result
+        do {
+            // Safe to repeat: a second run finds the first one's fingerprint and stores nothing.
+            result = try await context.database.run(retryOnConnectionLoss: true) { db in
+                guard let sender = try EventStore.sender(of: event.auth, on: db), sender.verifies(event.auth) else {
+                    return .unauthorized
+                }
+                return .stored(try EventStore.record(InboundEvent(pushed: event), portalID: sender.portalID, on: db),
+                               portal: sender.portalName)
+            }
+        } catch {
+            context.logger.error("an event could not be stored; Bitrix24 will not resend it",
+                                 metadata: ["event": "\(event.event)", "error": "\(error)"])
+            return refuse(.serviceUnavailable, .unavailable, "the event could not be stored now", type: event.event)
+        }
+        switch result {
+        case .unauthorized:
+            context.logger.notice("event refused: unknown portal or wrong application token",
+                                  metadata: ["domain": "\(event.auth.domain ?? "-")"])
+            return refuse(.unauthorized, .unauthorized, "unknown portal or wrong application token")
+        case .stored(let receipt, let portal):
+            let outcome: Outcome = receipt.duplicate ? .duplicate : .stored
+            context.metrics.inboundEvent(type: event.event, outcome: outcome.rawValue)
+            context.logger.debug("event stored", metadata: [
+                "event": "\(event.event)", "portal": "\(portal)", "seq": "\(receipt.seq)", "duplicate": "\(receipt.duplicate)",
+            ])
+            return jsonResponse(.ok, [
+                "result": .string(outcome.rawValue), "seq": .int(receipt.seq),
+                "linked_intents": .array(receipt.linkedIntents.map(JSONValue.int)),
+            ])
+        }
+    }
+
+    /// Counts and answers a refusal. Only a verified sender's event name becomes a label value.
+    private func refuse(
+        _ status: HTTPResponse.Status, _ outcome: Outcome, _ description: String, type: String = "unverified"
+    ) -> Response {
+        context.metrics.inboundEvent(type: type, outcome: outcome.rawValue)
+        return jsonResponse(status, ["error": .string(outcome.rawValue.uppercased()), "error_description": .string(description)])
+    }
+}

@@ -1,0 +1,45 @@
+import Bitrix24
+import Hummingbird
+import NIOCore
+import Outbox
+import Postgres
+
+/// `/healthz`, `/readyz` and `/metrics`.
+struct HealthEndpoints: Sendable {
+    let context: OutboxServer.Context
+
+    /// The process is up and answering.
+    func alive() -> Response {
+        jsonResponse(.ok, ["status": "alive"])
+    }
+
+    /// Ready when the database answers and its schema is current (so stores can succeed).
+    func ready() async -> Response {
+        do {
+            let current = try await context.database.run(retryOnConnectionLoss: true) { db in
+                try Migrator().isCurrent(on: db)
+            }
+            guard current else {
+                return jsonResponse(.serviceUnavailable, ["status": "not_ready", "reason": "migrations pending: run b24outbox migrate"])
+            }
+            return jsonResponse(.ok, ["status": "ready"])
+        } catch {
+            return jsonResponse(.serviceUnavailable, ["status": "not_ready", "reason": "database unreachable"])
+        }
+    }
+
+    /// Prometheus text format. Gauges of the queue are read from the database at each scrape;
+    /// when it is down, `b24outbox_database_up` says so and the counters are still served.
+    func metrics() async -> Response {
+        do {
+            let gauges = try await context.database.run(retryOnConnectionLoss: true) { db in try Stats.gauges(on: db) }
+            context.metrics.databaseState(intentsByStatus: gauges.intentsByStatus, queueLag: gauges.queueLagSeconds)
+            context.metrics.databaseUp(true)
+        } catch {
+            context.metrics.databaseUp(false)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: context.registry.emitToBuffer())))
+    }
+}

@@ -1,0 +1,72 @@
+import Bitrix24
+import Hummingbird
+import Logging
+import NIOCore
+import Outbox
+import Postgres
+import Prometheus
+
+/// The HTTP side of b24outbox: Bitrix24's event handler, health, readiness and metrics.
+///
+/// | route | answers |
+/// |---|---|
+/// | `POST /bitrix24/events` | stores a verified event, 200 only after the commit |
+/// | `GET /healthz` | 200 while the process runs |
+/// | `GET /readyz` | 200 when the database is reachable and its schema current, else 503 |
+/// | `GET /metrics` | Prometheus text format |
+public enum OutboxServer {
+    public struct Configuration: Sendable {
+        /// Default `127.0.0.1`; `0.0.0.0` to accept connections from other hosts.
+        public var host = "127.0.0.1"
+        /// Default 8080; 0 lets the system pick one.
+        public var port = 8080
+        /// Larger event bodies are refused with 413. Default 1 MiB.
+        public var maxEventBytes = 1 << 20
+
+        public init() {}
+    }
+
+    /// What the routes share.
+    public struct Context: Sendable {
+        public var database: DatabaseExecutor
+        public var metrics: OutboxMetrics
+        /// Where `/metrics` reads from: the registry behind `metrics`.
+        public var registry: PrometheusCollectorRegistry
+        public var logger: Logger
+
+        public init(database: DatabaseExecutor, metrics: OutboxMetrics, registry: PrometheusCollectorRegistry, logger: Logger) {
+            self.database = database
+            self.metrics = metrics
+            self.registry = registry
+            self.logger = logger
+        }
+    }
+
+    /// The application, to run on its own (`runService()`) or in a `ServiceGroup`.
+    ///
+    /// - Parameter onServerRunning: called with the port once the server accepts connections.
+    public static func application(
+        _ configuration: Configuration, context: Context,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        let events = EventEndpoint(context: context, maxBytes: configuration.maxEventBytes)
+        router.post("/bitrix24/events") { request, _ in await events.handle(request) }
+        let health = HealthEndpoints(context: context)
+        router.get("/healthz") { _, _ in health.alive() }
+        router.get("/readyz") { _, _ in await health.ready() }
+        router.get("/metrics") { _, _ in await health.metrics() }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "b24outbox"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: context.logger)
+    }
+}
+
+/// A JSON answer.
+func jsonResponse(_ status: HTTPResponse.Status, _ body: JSONValue) -> Response {
+    Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(string: body.jsonString)))
+}

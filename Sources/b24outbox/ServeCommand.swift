@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Outbox
+import OutboxServer
+import Postgres
+import Prometheus
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Answer Bitrix24's event POSTs, health checks and Prometheus scrapes.",
+        discussion: """
+            POST /bitrix24/events stores each verified event once and answers 200 only after the commit.
+            GET /healthz, /readyz (database reachable, schema current) and /metrics (Prometheus).
+            SIGINT or SIGTERM finishes the requests in flight and exits 0.
+            """)
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        try database.requireCurrentSchema()
+        let logger = Logger(label: "b24outbox.serve")
+        let runtime = ServerRuntime(database: database, server: server, logger: logger)
+        defer { runtime.shutdown() }
+        try await ServiceGroup(configuration: .init(
+            services: [.init(service: runtime.application())],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "serve and worker in one process.",
+        discussion: "Both run under one service group: SIGINT or SIGTERM stops both gracefully and exits 0.")
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var worker: WorkerOptions
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        try database.requireCurrentSchema()
+        let logger = Logger(label: "b24outbox.run")
+        let runtime = ServerRuntime(database: database, server: server, logger: logger)
+        defer { runtime.shutdown() }
+        let (pool, clients) = worker.makePool(conninfo: database.conninfo, logger: logger, metrics: runtime.metrics)
+        defer { try? clients.shutdown() }
+        try await ServiceGroup(configuration: .init(
+            services: [.init(service: runtime.application()), .init(service: WorkerService(pool: pool))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    }
+}
+
+/// Where `serve` listens.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Database connections for the HTTP handlers.") var databaseConnections = 4
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard databaseConnections >= 1 else { throw ValidationError("--database-connections must be at least 1") }
+    }
+}
+
+/// The parts `serve` and `run` share: metrics exported through Prometheus, and database threads.
+struct ServerRuntime {
+    let database: DatabaseExecutor
+    let registry = PrometheusCollectorRegistry()
+    let metrics: OutboxMetrics
+    let server: ServerOptions
+    let logger: Logger
+
+    init(database: DatabaseOptions, server: ServerOptions, logger: Logger) {
+        let factory = PrometheusMetricsFactory(registry: registry)
+        // Once per process: libraries recording through swift-metrics land in the same registry.
+        MetricsSystem.bootstrap(factory)
+        self.metrics = OutboxMetrics(factory: factory)
+        var configuration = DatabaseExecutor.Configuration()
+        configuration.threads = server.databaseConnections
+        self.database = DatabaseExecutor(conninfo: database.conninfo, configuration: configuration)
+        self.server = server
+        self.logger = logger
+    }
+
+    func application() -> some Service {
+        var configuration = OutboxServer.Configuration()
+        configuration.host = server.host
+        configuration.port = server.port
+        let logger = logger
+        return OutboxServer.application(
+            configuration,
+            context: .init(database: database, metrics: metrics, registry: registry, logger: logger),
+            onServerRunning: { port in logger.notice("listening", metadata: ["port": "\(port)"]) })
+    }
+
+    func shutdown() {
+        database.shutdown()
+    }
+}
