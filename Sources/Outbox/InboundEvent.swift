@@ -49,6 +49,8 @@ public struct InboundEvent: Sendable, Hashable {
                 return .object(fields)
             }
             data["dialog"] = ["connector": .string(dialog.connector), "line": .int(dialog.line), "sessions": .array(sessions)]
+            // What `b24outbox log --chat ID` looks for.
+            data["chat_ids"] = .array(Array(Set(dialog.sessions.map(\.chatID))).sorted().map(JSONValue.int))
             links = sessions
         } catch {
             data["decode_error"] = .string(error.description)
