@@ -10,10 +10,12 @@ RUN swift build -c release --product b24outbox --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends libpq5 ca-certificates tzdata curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 b24outbox
 COPY --from=build /out/b24outbox /usr/local/bin/b24outbox
 USER b24outbox
+# serve and run listen here.
+EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/b24outbox"]
 CMD ["--help"]
