@@ -17,6 +17,8 @@ actor Portal {
     var notifications = NotificationStore()
     var chats = ChatStore()
     var offlineEvents = OfflineEventQueue()
+    /// Requests parked before they run (`Simulator.holdCalls(to:)`).
+    var holds = CallHolds()
     var tokens: TokenStore
     var bucket: LeakyBucket?
     var budget: OperatingBudget
@@ -44,6 +46,7 @@ actor Portal {
         notifications = NotificationStore()
         chats = ChatStore()
         offlineEvents = OfflineEventQueue()
+        holds.end(.drop)
         renamedTo = configuration.renamedTo
         users = configuration.users
         tokens = fresh.tokens
