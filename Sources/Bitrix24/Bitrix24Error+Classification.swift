@@ -42,6 +42,7 @@ extension Bitrix24Error.FailureClass {
         .attachOversize: .permanent,
         .invalidFormat: .permanent,
         .wrongRequest: .permanent,
+        .argument: .permanent,
         .resultFalse: .permanent,
         .unexpectedResult: .ambiguous,
         .responseTooLarge: .ambiguous,

@@ -118,6 +118,8 @@ extension Bitrix24Error {
         public static let attachOversize: Code = "ATTACH_OVERSIZE"
         public static let invalidFormat: Code = "INVALID_FORMAT"
         public static let wrongRequest: Code = "WRONG_REQUEST"
+        /// The rest module's argument errors (a bad or missing parameter, filter or order).
+        public static let argument: Code = "ERROR_ARGUMENT"
 
         // Raised by this client, never sent by Bitrix24.
         /// A notification method answered `result: false` (recipient missing or inactive).

@@ -58,24 +58,48 @@ public struct OutgoingDialogFinish: Sendable, Hashable {
     /// A token shaped like the portal's (70 hex characters).
     public static func randomToken() -> String { TokenStore.newToken() }
 
+    /// The `data` part: what the handler reads under `data`, and what the offline queue stores as
+    /// `EVENT_DATA`. JSON values (numbers as numbers); the form body turns them into strings.
+    public var data: JSONValue {
+        let dialog = dialogGroups.map { group in
+            (group.name, JSONValue.object(Dictionary(uniqueKeysWithValues: group.members.map { ($0.key, $0.value) })))
+        }
+        return [
+            "CONNECTOR": .string(connector), "LINE": .int(lineID),
+            "DATA": [.object(Dictionary(uniqueKeysWithValues: dialog))],
+        ]
+    }
+
+    /// `DATA[0]`, the closed dialog, group by group in the portal's key order.
+    private var dialogGroups: [(name: String, members: [(key: String, value: JSONValue)])] {
+        [
+            ("connector", [
+                ("connector_id", .string(connector)), ("line_id", .int(lineID)), ("chat_id", .int(chatID)),
+                ("user_id", .int(externalUserID)),
+            ]),
+            ("session", [
+                ("id", .int(sessionID)), ("closed", .string(closed)), ("parent_id", .int(parentSessionID)),
+                ("close_term", .int(closeTerm)),
+            ]),
+            ("chat", [("id", .int(chatID))]),
+            ("user", [("id", .int(externalUserID))]),
+        ]
+    }
+
     /// Bracket keys and string values, in the order the portal writes them.
     public var fields: [(key: String, value: String)] {
-        let dialog = "data[DATA][0]"
-        return [
+        var fields: [(key: String, value: String)] = [
             ("event", Self.name),
             ("event_handler_id", String(eventHandlerID)),
             ("data[CONNECTOR]", connector),
             ("data[LINE]", String(lineID)),
-            ("\(dialog)[connector][connector_id]", connector),
-            ("\(dialog)[connector][line_id]", String(lineID)),
-            ("\(dialog)[connector][chat_id]", String(chatID)),
-            ("\(dialog)[connector][user_id]", String(externalUserID)),
-            ("\(dialog)[session][id]", String(sessionID)),
-            ("\(dialog)[session][closed]", closed),
-            ("\(dialog)[session][parent_id]", String(parentSessionID)),
-            ("\(dialog)[session][close_term]", String(closeTerm)),
-            ("\(dialog)[chat][id]", String(chatID)),
-            ("\(dialog)[user][id]", String(externalUserID)),
+        ]
+        for group in dialogGroups {
+            for member in group.members {
+                fields.append(("data[DATA][0][\(group.name)][\(member.key)]", member.value.stringValue ?? ""))
+            }
+        }
+        return fields + [
             ("ts", String(ts)),
             ("auth[access_token]", auth.accessToken),
             ("auth[expires_in]", String(auth.expiresIn)),

@@ -17,6 +17,8 @@ extension Portal {
         var results: [(String, JSONValue)] = []
         var errors: [(String, JSONValue)] = []
         var times: [(String, JSONValue)] = []
+        var totals: [(String, JSONValue)] = []
+        var nexts: [(String, JSONValue)] = []
         var resolved: [String: JSONValue] = [:]
 
         for (key, command) in commands {
@@ -28,6 +30,10 @@ extension Portal {
                 resolved[key] = value
                 let time = TimeBlock(start: started, finish: Date(), processing: outcome.processing)
                 times.append((key, time.json(timeZone: configuration.timeZone)))
+                if let page = outcome.page {
+                    totals.append((key, .int(page.total)))
+                    if let next = page.next { nexts.append((key, .int(next))) }
+                }
             case .failure(let error):
                 errors.append((key, error.body))
                 stats.commandErrors[error.code, default: 0] += 1
@@ -45,8 +51,8 @@ extension Portal {
                 "result": [
                     "result": PHPValue.array(results),
                     "result_error": PHPValue.array(errors),
-                    "result_total": [],
-                    "result_next": [],
+                    "result_total": PHPValue.array(totals),
+                    "result_next": PHPValue.array(nexts),
                     "result_time": PHPValue.array(times),
                 ],
                 "time": time.json(timeZone: configuration.timeZone),

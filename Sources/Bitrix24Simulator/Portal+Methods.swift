@@ -8,12 +8,14 @@ struct MethodOutcome: Sendable {
     var processing: Double = 0
     /// For `OPERATION_TIME_LIMIT`: when the method becomes usable again.
     var blockedUntil: Int64? = nil
+    /// For list methods: `total` and `next`.
+    var page: ListPage? = nil
 }
 
 extension Portal {
     static let methods: Set<String> = [
         "im.chat.add", "im.chat.get", "im.notify.personal.add", "im.notify.system.add",
-        "im.notify.delete", "server.time",
+        "im.notify.delete", "server.time", "event.offline.get", "event.offline.clear", "event.offline.list",
     ]
 
     static let chatColors: Set<String> = [
@@ -31,15 +33,18 @@ extension Portal {
         }
         let clock = ContinuousClock()
         let started = clock.now
-        let result = dispatch(method, params: PHPValue.upperKeys(params), caller: caller)
+        var page: ListPage?
+        let result = dispatch(method, params: PHPValue.upperKeys(params), caller: caller, page: &page)
         let processing = (clock.now - started).seconds
         let cost = configuration.operatingLimit.map { $0.methodCosts[method] ?? $0.costPerCall } ?? processing
         budget.charge(method, seconds: cost, now: Date())
         stats.callsByMethod[method, default: 0] += 1
-        return MethodOutcome(result: result, processing: processing)
+        return MethodOutcome(result: result, processing: processing, page: page)
     }
 
-    private func dispatch(_ method: String, params: [String: JSONValue], caller: Caller) -> Result<JSONValue, PortalError> {
+    private func dispatch(
+        _ method: String, params: [String: JSONValue], caller: Caller, page: inout ListPage?
+    ) -> Result<JSONValue, PortalError> {
         do {
             switch method {
             case "im.chat.add": return .success(try chatAdd(params, caller: caller))
@@ -48,6 +53,9 @@ extension Portal {
             case "im.notify.system.add": return .success(try notifyAdd(params, caller: caller, kind: .system))
             case "im.notify.delete": return .success(try notifyDelete(params, caller: caller))
             case "server.time": return .success(.string(TimeBlock.format(Date(), in: configuration.timeZone)))
+            case "event.offline.get": return .success(try offlineGet(params, caller: caller))
+            case "event.offline.clear": return .success(try offlineClear(params, caller: caller))
+            case "event.offline.list": return .success(try offlineList(params, caller: caller, page: &page))
             default: return .failure(.methodNotFound)
             }
         } catch {

@@ -16,6 +16,9 @@ actor Portal {
     var nextChatID = Portal.firstChatID
     var notifications = NotificationStore()
     var chats = ChatStore()
+    var offlineEvents = OfflineEventQueue()
+    /// Requests parked before they run (`Simulator.holdCalls(to:)`).
+    var holds = CallHolds()
     var tokens: TokenStore
     var bucket: LeakyBucket?
     var budget: OperatingBudget
@@ -42,6 +45,8 @@ actor Portal {
         nextChatID = Portal.firstChatID
         notifications = NotificationStore()
         chats = ChatStore()
+        offlineEvents = OfflineEventQueue()
+        holds.end(.drop)
         renamedTo = configuration.renamedTo
         users = configuration.users
         tokens = fresh.tokens
@@ -97,7 +102,14 @@ actor Portal {
         let outcome = run(call.method, params: call.params, caller: caller)
         switch outcome.result {
         case .success(let result):
-            return Reply(status: 200, body: ["result": result, "time": timeBlock(call, outcome).json(timeZone: configuration.timeZone)])
+            var body: [String: JSONValue] = [
+                "result": result, "time": timeBlock(call, outcome).json(timeZone: configuration.timeZone),
+            ]
+            if let page = outcome.page {
+                body["total"] = .int(page.total)
+                if let next = page.next { body["next"] = .int(next) }
+            }
+            return Reply(status: 200, body: .object(body))
         case .failure(let error):
             stats.rejected[error.code, default: 0] += 1
             var body = error.body
@@ -147,6 +159,8 @@ actor Portal {
         var snapshot = stats
         snapshot.notifications = notifications.all
         snapshot.chats = chats.all
+        snapshot.offlineEventsQueued = offlineEvents.records.count
+        snapshot.offlineEventsReserved = offlineEvents.reservedCount
         if bucket != nil { snapshot.bucketLevel = bucket!.currentLevel(now: .now) }
         return snapshot
     }

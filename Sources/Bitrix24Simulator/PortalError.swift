@@ -20,6 +20,9 @@ struct PortalError: Error, Sendable, Equatable {
     static let noAuthFound = PortalError(401, "NO_AUTH_FOUND", "Wrong authorization data")
     static let expiredToken = PortalError(401, "expired_token", "The access token provided has expired.")
     static let invalidToken = PortalError(401, "invalid_token", "The access token provided is invalid.")
+    /// A method only an OAuth application may call, called through a webhook.
+    static let wrongAuthType = PortalError(
+        403, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method")
 
     // Platform.
     static let methodNotFound = PortalError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
@@ -31,6 +34,8 @@ struct PortalError: Error, Sendable, Equatable {
     static let batchMethodNotAllowed = PortalError(
         405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
     static let malformedBody = PortalError(400, "INVALID_REQUEST", "Request body could not be parsed")
+    /// The rest module's ArgumentException family (bad or missing parameter, filter or order).
+    static func argument(_ why: String) -> PortalError { PortalError(400, "ERROR_ARGUMENT", why) }
 
     // im.notify.*
     static let userIDEmpty = PortalError(400, "USER_ID_EMPTY", "Recipient identifier is not specified")

@@ -38,6 +38,9 @@ extension Simulator {
         public var chats: [Chat] = []
         /// Level of the leaky bucket when the snapshot was taken.
         public var bucketLevel: Double = 0
+        /// Records in the offline event queue, and how many of them a process has reserved.
+        public var offlineEventsQueued = 0
+        public var offlineEventsReserved = 0
 
         public var calls: Int { callsByMethod.values.reduce(0, +) }
 
@@ -86,6 +89,9 @@ extension Simulator {
                         ["entityType": .string($0.0), "entityId": .string($0.1), "chatIds": .array($0.2)]
                     }),
                 "bucketLevel": .double(bucketLevel),
+                "offlineEvents": [
+                    "queued": .int(Int64(offlineEventsQueued)), "reserved": .int(Int64(offlineEventsReserved)),
+                ],
             ]
         }
     }

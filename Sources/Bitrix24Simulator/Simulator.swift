@@ -93,8 +93,9 @@ public final class Simulator: Sendable {
         throw CancellationError()
     }
 
-    /// Stops the server; requests in flight are abandoned.
+    /// Stops the server; requests in flight are abandoned (held ones dropped).
     public func stop() async {
+        await dropHeldCalls()
         server.cancel()
         renamedServer.cancel()
         _ = await server.result
@@ -127,7 +128,8 @@ public final class Simulator: Sendable {
     /// What the portal holds and did so far.
     public func snapshot() async -> Snapshot { await portal.snapshot() }
 
-    /// Forgets all data and counters; tokens, bucket, budgets and the fault seed start over.
+    /// Forgets all data and counters, the offline event queue included; drops held calls and
+    /// stops holding; tokens, bucket, budgets and the fault seed start over.
     public func reset() async { await portal.reset() }
 
     /// Makes every access token issued so far expire now: the next call with one gets

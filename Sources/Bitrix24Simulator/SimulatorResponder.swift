@@ -69,9 +69,12 @@ struct SimulatorResponder: HTTPResponder {
             path: path, query: request.uri.query, contentType: request.headers[.contentType],
             authorization: request.headers[.authorization], body: body, received: received)
         let reply: Reply
-        do {
-            reply = await portal.execute(try RESTRequestParser().parse(input))
-        } catch {
+        switch Result(catching: { () throws(PortalError) in try RESTRequestParser().parse(input) }) {
+        case .success(let call):
+            // A held method waits here, before the portal sees it; dropped, it never runs.
+            if await portal.waitIfHeld(call.method) == .drop { return try await drop(context) }
+            reply = await portal.execute(call)
+        case .failure(let error):
             await portal.countRejection(error.code)
             reply = .error(error)
         }

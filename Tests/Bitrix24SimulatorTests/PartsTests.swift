@@ -81,4 +81,15 @@ struct PartsTests {
             await #expect(throws: (any Error).self) { _ = try await Simulator.start(configuration) }
         }
     }
+
+    @Test("MD5 gives RFC 1321's test values; MESSAGE_ID is md5 of the name, '|' and the data's JSON")
+    func md5() {
+        #expect(MD5.hex("") == "d41d8cd98f00b204e9800998ecf8427e")
+        #expect(MD5.hex("abc") == "900150983cd24fb0d6963f7d28e17f72")
+        #expect(MD5.hex("message digest") == "f96b697d7cb7938d525a2f31aaf161d0")
+        #expect(
+            MD5.hex("12345678901234567890123456789012345678901234567890123456789012345678901234567890")
+                == "57edf4a22be3c955ac49da2e2107b67a")
+        #expect(OfflineEventQueue.messageID(name: "E", data: ["A": 1]) == MD5.hex("E|{\"A\":1}"))
+    }
 }
