@@ -94,6 +94,14 @@ public struct Bitrix24Event: Sendable, Hashable {
     }
 }
 
+extension JSONValue {
+    /// This value minus every token (`access_token`, `refresh_token`, `application_token` and
+    /// the like, at any depth).
+    public func withoutTokens() -> JSONValue {
+        EventField.strippingTokens(self)
+    }
+}
+
 extension Bitrix24Event.Auth {
     init(_ value: JSONValue?) throws(Bitrix24Event.DecodingError) {
         switch value {

@@ -25,6 +25,11 @@ public final class PortalClients: Sendable {
         try httpClient.syncShutdown()
     }
 
+    /// The client for a portal, reading its credentials with `db` the first time.
+    public func client(forPortal portalID: Int64, on db: Connection) throws -> Bitrix24Client {
+        try client(for: portalID, db: db).client
+    }
+
     /// The client for a portal and the portal's name, reading its credentials with `db` the first time.
     func client(for portalID: Int64, db: Connection) throws -> (client: Bitrix24Client, name: String) {
         if let existing = clients.withLock({ $0[portalID] }) { return existing }

@@ -21,7 +21,7 @@ struct DialogLinkTests {
             // A dialog in a chat nobody here created is stored, and linked to nothing.
             #expect(try await h.simulator.sendDialogFinish(to: h.eventsURL, chatID: 999_999, sessionID: 902) == 200)
 
-            let output = try CLI.run(["log", "--intent", "\(intent)", "--json", "--database-url", h.scratch.conninfo])
+            let output = try await CLI.runDetached(["log", "--intent", "\(intent)", "--json", "--database-url", h.scratch.conninfo])
             #expect(output.status == 0, "\(output.stderr)")
             let entries = try JSONValue(jsonData: Data(output.stdout.utf8)).arrayValue ?? []
             let types = entries.compactMap { $0["type"]?.stringValue }
@@ -32,7 +32,7 @@ struct DialogLinkTests {
             #expect(try h.count("SELECT count(*) FROM outbox.log WHERE type = 'chat.dialog_finished'") == 1)
 
             // `log --chat` finds the chat's creation and the event about it.
-            let byChat = try CLI.run(["log", "--chat", "\(chatID)", "--type", "bitrix.event", "--json", "--database-url", h.scratch.conninfo])
+            let byChat = try await CLI.runDetached(["log", "--chat", "\(chatID)", "--type", "bitrix.event", "--json", "--database-url", h.scratch.conninfo])
             #expect((try JSONValue(jsonData: Data(byChat.stdout.utf8)).arrayValue ?? []).count == 1, "\(byChat.stdout)")
 
             // The projection still matches the log: an annotation changes no intent.

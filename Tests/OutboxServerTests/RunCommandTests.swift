@@ -39,7 +39,7 @@ struct RunCommandTests {
             #expect(metrics.contains(#"b24outbox_inbound_events_total{type="ONIMCONNECTORDIALOGFINISH",outcome="stored"} 1"#))
 
             process.signal(SIGTERM)
-            let output = process.wait(timeout: .seconds(30))
+            let output = await process.finish(timeout: .seconds(30))
             #expect(output.status == 0, "\(output.stderr)")
             #expect(try db.query("SELECT count(*) FROM outbox.intents WHERE status = 'claimed'").first!.decode(0, as: Int.self) == 0)
             await #expect(throws: (any Error).self, "the port is closed") { _ = try await status(of: "\(base)/healthz") }

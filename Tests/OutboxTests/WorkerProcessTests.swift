@@ -29,11 +29,11 @@ struct WorkerProcessTests {
             let first = try CLI.spawn(["worker", "--database-url", h.scratch.conninfo, "--concurrency", "4", "--batch", "10"] + Self.fastLeases)
             try await waitFor(h, delivered: 300)
             first.signal(SIGKILL)
-            _ = first.wait()
+            _ = await first.finish()
             let stranded = try h.count("SELECT count(*) FROM outbox.intents WHERE status = 'claimed'")
 
             let second = try CLI.spawn(["worker", "--database-url", h.scratch.conninfo, "--until-idle", "--batch", "10"] + Self.fastLeases)
-            let output = second.wait()
+            let output = await second.finish()
             #expect(output.status == 0, "\(output.stderr)")
 
             #expect(try h.statusCounts() == ["delivered": 1530])
@@ -55,7 +55,7 @@ struct WorkerProcessTests {
             let worker = try CLI.spawn(["worker", "--database-url", h.scratch.conninfo, "--batch", "5"] + Self.fastLeases)
             try await waitFor(h, delivered: 50)
             worker.signal(SIGTERM)
-            let output = worker.wait(timeout: .seconds(30))
+            let output = await worker.finish(timeout: .seconds(30))
             #expect(output.status == 0, "\(output.stderr)")
             // Nothing is left claimed: each intent was delivered or handed back.
             #expect(try h.count("SELECT count(*) FROM outbox.intents WHERE status = 'claimed'") == 0)

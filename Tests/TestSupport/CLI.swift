@@ -88,3 +88,22 @@ extension CLI {
         try RunningCommand(arguments: arguments, environment: environment, extraSecrets: extraSecrets)
     }
 }
+
+// Waiting for a process blocks its thread. An async test waits on a thread of its own, so the
+// Swift concurrency pool (2 threads on a 2-core machine) stays free to run the in-process
+// simulator and servers that the process is talking to.
+extension CLI {
+    public static func runDetached(
+        _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
+    ) async throws -> Output {
+        try await spawn(arguments, environment: environment, extraSecrets: extraSecrets).finish()
+    }
+}
+
+extension RunningCommand {
+    public func finish(timeout: Duration = .seconds(180)) async -> CLI.Output {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: self.wait(timeout: timeout)) }
+        }
+    }
+}
