@@ -75,6 +75,8 @@ public struct OfflineEventPuller: Sendable {
 
     private func storeThenClear(_ events: [OfflineEvent], processID: String, _ report: inout Report) async throws {
         let portalID = portalID
+        // In queue-id order, as every puller writes them: two pullers at once never deadlock.
+        let events = events.sorted { $0.id < $1.id }
         let receipts = try await database.run(retryOnConnectionLoss: true) { db in
             try db.transaction { db in
                 try events.map { try EventStore.record(InboundEvent(offline: $0), portalID: portalID, on: db) }

@@ -41,8 +41,9 @@ public struct Stats: Sendable, Codable {
 }
 
 extension Stats {
-    /// What `/metrics` reads at each scrape: intents by status, and how long the most overdue
-    /// due intent has waited (0 when none is due). Both use the intents table's indexes.
+    /// What `/metrics` reads at each scrape: intents by status (a count over the whole table,
+    /// so it grows with the delivered history), and how long the most overdue due intent has
+    /// waited (0 when none is due; read from the pending index).
     public static func gauges(on db: Connection) throws -> (intentsByStatus: [IntentStatus: Int], queueLagSeconds: Double) {
         var byStatus: [IntentStatus: Int] = [:]
         for row in try db.query("SELECT status, count(*) FROM outbox.intents GROUP BY status") {

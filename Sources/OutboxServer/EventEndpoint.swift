@@ -64,7 +64,7 @@ struct EventEndpoint: Sendable {
         } catch {
             context.logger.error("an event could not be stored; Bitrix24 will not resend it",
                                  metadata: ["event": "\(event.event)", "error": "\(error)"])
-            return refuse(.serviceUnavailable, .unavailable, "the event could not be stored now", type: event.event)
+            return refuse(.serviceUnavailable, .unavailable, "the event could not be stored now")
         }
         switch result {
         case .unauthorized:
@@ -84,11 +84,9 @@ struct EventEndpoint: Sendable {
         }
     }
 
-    /// Counts and answers a refusal. Only a verified sender's event name becomes a label value.
-    private func refuse(
-        _ status: HTTPResponse.Status, _ outcome: Outcome, _ description: String, type: String = "unverified"
-    ) -> Response {
-        context.metrics.inboundEvent(type: type, outcome: outcome.rawValue)
+    /// Counts and answers a refusal. The sender is not verified, so its event name is no label value.
+    private func refuse(_ status: HTTPResponse.Status, _ outcome: Outcome, _ description: String) -> Response {
+        context.metrics.inboundEvent(type: "unverified", outcome: outcome.rawValue)
         return jsonResponse(status, ["error": .string(outcome.rawValue.uppercased()), "error_description": .string(description)])
     }
 }

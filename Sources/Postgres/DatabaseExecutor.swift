@@ -151,8 +151,9 @@ public final class DatabaseExecutor: Sendable {
                     }
                 }
                 let again = job(connection, nil, isRetry)
-                // A lost connection is replaced before the next job (or this one's second run).
-                if again || !connection!.isOpen {
+                // A lost connection is replaced before the next job (or this one's second run);
+                // so is one a job left inside a transaction, whose writes the next job must not join.
+                if again || !connection!.isOpen || connection!.isInTransaction {
                     connection?.close()
                     connection = nil
                 }

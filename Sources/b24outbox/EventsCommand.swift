@@ -44,7 +44,8 @@ struct EventsPullCommand: AsyncParsableCommand {
         guard found.authKind == "oauth" else {
             throw CLIError("portal \(portal) uses a webhook; Bitrix24 lets only OAuth applications read the offline event queue")
         }
-        let clients = PortalClients(conninfo: database.conninfo, logger: Logger(label: "b24outbox.events"))
+        let logger = Logger(label: "b24outbox.events")
+        let clients = PortalClients(conninfo: database.conninfo, logger: logger)
         defer { try? clients.shutdown() }
         let executor = DatabaseExecutor(conninfo: database.conninfo, configuration: .init())
         defer { executor.shutdown() }
@@ -57,7 +58,12 @@ struct EventsPullCommand: AsyncParsableCommand {
             do {
                 report = try await puller.pull()
             } catch let error as Bitrix24Error {
-                throw CLIError("Bitrix24 refused: \(error.description). Events not cleared stay on the portal; run again.")
+                let message = "Bitrix24 refused: \(error.description). Events not cleared stay on the portal"
+                guard follow else { throw CLIError("\(message); run again.") }
+                // Following: a rate limit or an outage is waited out; nothing was cleared unstored.
+                logger.warning("\(message); trying again in \(interval) s")
+                try await Task.sleep(for: .seconds(interval))
+                continue
             }
             if json {
                 try printJSON(report)

@@ -68,7 +68,7 @@ struct HealthAndMetricsTests {
             #expect(event == 503)
             let metrics = try PrometheusText(try await h.get("/metrics").body)
             #expect(metrics.value("b24outbox_database_up") == 0)
-            #expect(metrics.value("b24outbox_inbound_events_total", ["type": "ONIMCONNECTORDIALOGFINISH", "outcome": "unavailable"]) == 1)
+            #expect(metrics.value("b24outbox_inbound_events_total", ["type": "unverified", "outcome": "unavailable"]) == 1)
 
             try admin.execute("ALTER DATABASE \(quoted) ALLOW_CONNECTIONS true")
             #expect(try await h.get("/readyz").status == 200)

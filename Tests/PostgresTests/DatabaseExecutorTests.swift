@@ -54,6 +54,23 @@ struct DatabaseExecutorTests {
         #expect(third != second)
     }
 
+    @Test func aTransactionLeftOpenIsNotJoinedByTheNextJob() async throws {
+        let executor = executor(threads: 1)
+        defer { executor.shutdown() }
+        let first: Int32 = try await executor.run { db in
+            try db.execute("BEGIN")
+            try db.execute("CREATE TABLE never_committed (x int)")
+            return try db.query("SELECT pg_backend_pid()").first!.decode(0)
+        }
+        let (pid, inTransaction, tableExists): (Int32, Bool, Bool) = try await executor.run { db in
+            (try db.query("SELECT pg_backend_pid()").first!.decode(0), db.isInTransaction,
+             try db.query("SELECT to_regclass('never_committed') IS NOT NULL").first!.decode(0))
+        }
+        #expect(pid != first, "a fresh connection")
+        #expect(!inTransaction)
+        #expect(!tableExists, "the open transaction was rolled back, not committed by the next job")
+    }
+
     @Test func aFullQueueRefusesInsteadOfGrowing() async throws {
         let executor = executor(threads: 1, maxQueued: 2)
         defer { executor.shutdown() }
