@@ -118,14 +118,26 @@ struct ServerHarness {
         try clients.shutdown()
     }
 
-    /// Every table the outbox writes, as text, for secret scans.
-    func everyTable() throws -> String {
-        let tables: [String] = try db.query("""
+    /// Rows in every table of the schema.
+    func everyTableCount() throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for table in try tables() {
+            counts[table] = try db.query("SELECT count(*) FROM outbox.\(table)").first!.decode(0)
+        }
+        return counts
+    }
+
+    private func tables() throws -> [String] {
+        try db.query("""
             SELECT quote_ident(table_name) FROM information_schema.tables
              WHERE table_schema = 'outbox' AND table_type = 'BASE TABLE' ORDER BY 1
             """).map { try $0.decode(0) }
+    }
+
+    /// Every table the outbox writes, as text, for secret scans.
+    func everyTable() throws -> String {
         var text = ""
-        for table in tables {
+        for table in try tables() {
             text += try db.query("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM outbox.\(table) t").first!.decode(0, as: String.self)
         }
         return text
