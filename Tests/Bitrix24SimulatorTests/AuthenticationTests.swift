@@ -112,11 +112,11 @@ struct AuthenticationTests {
     @Test("access tokens expire after the configured lifetime")
     func lifetime() async throws {
         // Long enough that the first call lands inside it even on a loaded machine.
-        try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(20) }) { sim in
+        try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(30) }) { sim in
             let token = JSONValue.string(sim.configuration.oauth.accessToken)
             let fresh = try await Wire.json(sim.oauth("im.chat.get"), ["auth": token])
             #expect(fresh.status == 200, "\(fresh.status) \(fresh.text)")
-            try await Task.sleep(for: .milliseconds(20_500))
+            try await Task.sleep(for: .milliseconds(30_500))
             #expect(try await Wire.json(sim.oauth("im.chat.get"), ["auth": token]).error == "expired_token")
         }
     }
