@@ -15,7 +15,6 @@ extension InboundEvent {
             ]).withoutTokens(),
         ]
         data["timestamp"] = event.timestamp.map(JSONValue.string)
-        self.name = event.eventName.uppercased()
         self.fingerprint = "offline:\(event.id)"
         self.links = []
         self.data = .object(data)

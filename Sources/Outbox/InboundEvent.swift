@@ -4,8 +4,6 @@ import Foundation
 /// An event from Bitrix24 as the log stores it: without any token, with its dialog-finish
 /// sessions decoded, and with what identifies a redelivery of it.
 public struct InboundEvent: Sendable, Hashable {
-    /// The event name, upper case (`ONIMCONNECTORDIALOGFINISH`).
-    public var name: String
     /// What is written to the log as the entry's data.
     public var data: JSONValue
     /// Chats this event is about, each with what to tell the intent that created the chat.
@@ -24,7 +22,6 @@ public struct InboundEvent: Sendable, Hashable {
         data["ts"] = event.ts.map(JSONValue.int)
         data["domain"] = event.auth.domain.map(JSONValue.string)
         data["member_id"] = event.auth.memberID.map(JSONValue.string)
-        self.name = event.event
         self.fingerprint = nil
         self.links = []
         self.data = .object(data)
