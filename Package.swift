@@ -69,10 +69,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // `b24outbox bench`: the speed workloads, run against child simulator and worker processes.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "Outbox", "Postgres", "Bitrix24",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "b24outbox",
             dependencies: [
-                "Outbox", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator",
+                "Outbox", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

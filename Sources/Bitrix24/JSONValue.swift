@@ -126,16 +126,24 @@ extension JSONValue: Codable {
 extension JSONValue {
     /// Parses a JSON document; throws on anything that is not JSON (an HTML error page, say).
     public init(jsonData data: some DataProtocol) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(data))
+        if let value = try data.withContiguousStorageIfAvailable({ try JSONParser.parse($0) }) {
+            self = value
+        } else {
+            self = try Array(data).withUnsafeBufferPointer { try JSONParser.parse($0) }
+        }
     }
 
     /// Compact JSON with sorted keys.
     public func jsonData() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Cannot fail: every case maps to a JSON value (non-finite doubles are written as null).
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+        Data(jsonBytes())
     }
 
-    public var jsonString: String { String(decoding: jsonData(), as: UTF8.self) }
+    /// Compact JSON with sorted keys, as UTF-8 bytes.
+    public func jsonBytes() -> [UInt8] {
+        var writer = JSONWriter()
+        writer.write(self)
+        return writer.bytes
+    }
+
+    public var jsonString: String { String(decoding: jsonBytes(), as: UTF8.self) }
 }

@@ -25,8 +25,10 @@ public struct IntentStore: Sendable {
                  LIMIT 1
                  FOR UPDATE SKIP LOCKED
             ), picked AS (
-                SELECT i.id FROM outbox.intents i, head
-                 WHERE i.portal_id = head.portal_id AND i.status = 'pending' AND i.next_attempt_at <= now()
+                -- The portal as a scalar, so the scan of (portal_id, next_attempt_at, id) comes out
+                -- in claim order and stops at the limit, whatever the row estimates say.
+                SELECT i.id FROM outbox.intents i
+                 WHERE i.portal_id = (SELECT portal_id FROM head) AND i.status = 'pending' AND i.next_attempt_at <= now()
                  ORDER BY i.next_attempt_at, i.id
                  LIMIT $1
                  FOR UPDATE OF i SKIP LOCKED
@@ -42,7 +44,9 @@ public struct IntentStore: Sendable {
                        jsonb_build_object('worker', $2::text, 'attempt', attempts, 'lease_expires_at', lease_expires_at)
                   FROM claimed
             )
-            SELECT id, portal_id, kind, payload::text, idempotency_key, attempts, lease_expires_at, created_at
+            -- Times as epoch seconds: cheaper to read than timestamp text, exact to the microsecond.
+            SELECT id, portal_id, kind, payload::text, idempotency_key, attempts,
+                   extract(epoch FROM lease_expires_at)::float8, extract(epoch FROM created_at)::float8
               FROM claimed ORDER BY id
             """, [limit, owner, lease.inSeconds])
         return try rows.map { row in
@@ -50,8 +54,9 @@ public struct IntentStore: Sendable {
                 id: try row.decode(0), portalID: try row.decode(1),
                 kind: IntentKind(rawValue: try row.decode(2))!,
                 payload: try JSONValue(jsonData: Data(try row.decode(3, as: String.self).utf8)).objectValue ?? [:],
-                key: try row.decode(4), attempt: try row.decode(5), leaseExpiresAt: try row.decode(6),
-                enqueuedAt: try row.decode(7))
+                key: try row.decode(4), attempt: try row.decode(5),
+                leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(6)),
+                enqueuedAt: Date(timeIntervalSince1970: try row.decode(7)))
         }
     }
 

@@ -40,8 +40,8 @@ struct EnqueueCommand: ParsableCommand {
             let attach = try blocks.map { text -> JSONValue in
                 do {
                     return try JSONValue(jsonData: try readJSONArgument(text, option: "--blocks"))
-                } catch is DecodingError {
-                    throw CLIError("--blocks is not valid JSON (nothing was written)")
+                } catch let error as JSONSyntaxError {
+                    throw CLIError("--blocks is not valid JSON, \(error) (nothing was written)")
                 }
             }
             return .notification(portal: portal, user: user, message: text, tag: tag, attach: attach,
@@ -82,8 +82,8 @@ struct EnqueueCommand: ParsableCommand {
             let value: JSONValue
             do {
                 value = try JSONValue(jsonData: try readJSONArgument(fields, option: "--fields"))
-            } catch is DecodingError {
-                throw CLIError("--fields is not valid JSON (nothing was written)")
+            } catch let error as JSONSyntaxError {
+                throw CLIError("--fields is not valid JSON, \(error) (nothing was written)")
             }
             guard let object = value.objectValue else { throw CLIError("--fields must be a JSON object (nothing was written)") }
             try common.enqueue(.chat(portal: common.portal, fields: object, key: common.key, notBefore: try common.notBefore()))

@@ -69,8 +69,8 @@ import Testing
         #expect(json["halt"] == .int(1))
         #expect(json["auth"] == .string("tok\"en"))
         #expect(json["cmd"]?["a"] == .string("im.chat.get?ENTITY_ID=5&ENTITY_TYPE=ORDER"))
-        #expect(Bitrix24Client.jsonQuoted("é\u{7F}\t\\") == "\"é\u{7F}\\t\\\\\"")
-        #expect(Bitrix24Client.jsonQuoted("\u{1F}") == "\"\\u001f\"")
+        #expect(JSONValue.string("é\u{7F}\t\\").jsonString == "\"é\u{7F}\\t\\\\\"")
+        #expect(JSONValue.string("\u{1F}").jsonString == "\"\\u001f\"")
     }
 
     @Test func moreThanFiftyCommandsAreRefusedBeforeSending() async throws {

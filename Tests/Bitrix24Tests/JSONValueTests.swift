@@ -43,4 +43,44 @@ import Testing
         #expect(JSONValue.array([1])[0] == .int(1))
         #expect(JSONValue.array([1])[1] == nil)
     }
+
+    @Test func readsEscapesAndUnicode() throws {
+        #expect(try parse(#""a\"b\\c\/d\b\f\n\r\t""#) == .string("a\"b\\c/d\u{8}\u{C}\n\r\t"))
+        #expect(try parse(#""\u00e9\u4e2d\ud83d\ude00""#) == .string("é中😀"))
+        #expect(try parse(" \n\t{ \"k\" : [ 1 , { } ] }\r\n") == ["k": [1, [:]]])
+        #expect(try parse(#"{"k": 1, "k": 2}"#) == ["k": 2])
+    }
+
+    @Test func numbersOutsideInt64BecomeDoubles() throws {
+        #expect(try parse("9223372036854775808") == .double(9223372036854775808))
+        #expect(try parse("-9223372036854775808") == .int(.min))
+        #expect(try parse("1e3") == .double(1000))
+        #expect(try parse("-0.5E-2") == .double(-0.005))
+        #expect(try parse("-0") == .int(0))
+    }
+
+    @Test(arguments: [
+        "01", "1.", ".5", "-", "1e", "+1", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "[1 2]", "tru", "nul",
+        "\"unterminated", "\"tab\there\"", #""\x""#, #""\ud83d""#, #""\ude00""#, #""\u12""#, "1 2", "{} x", "NaN",
+        "1e999",
+    ])
+    func refusesMalformedDocuments(_ text: String) {
+        #expect(throws: (any Error).self) { try JSONValue(jsonData: Array(text.utf8)) }
+    }
+
+    @Test func refusesInvalidUTF8AndDeepNesting() {
+        #expect(throws: (any Error).self) { try JSONValue(jsonData: [0x22, 0xC3, 0x28, 0x22]) }
+        #expect(throws: (any Error).self) { try JSONValue(jsonData: [0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        #expect(throws: (any Error).self) { try JSONValue(jsonData: Array(deep.utf8)) }
+        let fine = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        #expect((try? JSONValue(jsonData: Array(fine.utf8))) != nil)
+    }
+
+    @Test func writesCompactSortedEscapedJSON() throws {
+        let value: JSONValue = ["b": 1.0, "a": "line\u{1}\u{8}\u{C}é/", "c": .double(.infinity), "d": [nil, false, -3]]
+        #expect(value.jsonString == #"{"a":"line\u0001\b\fé/","b":1.0,"c":null,"d":[null,false,-3]}"#)
+        #expect(try JSONValue(jsonData: value.jsonData())["b"] == .double(1))
+    }
 }
+

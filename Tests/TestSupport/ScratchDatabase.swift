@@ -32,7 +32,7 @@ public final class ScratchDatabase: Sendable {
         name = "b24outbox_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
         let db = try Connection(admin)
         try db.execute("CREATE DATABASE \(try db.quoteIdentifier(name))")
-        conninfo = Self.conninfo(admin, database: name)
+        conninfo = Conninfo.replacingDatabase(in: admin, with: name)
     }
 
     deinit {
@@ -43,15 +43,6 @@ public final class ScratchDatabase: Sendable {
 
     public func connect() throws -> Connection {
         try Connection(conninfo)
-    }
-
-    /// The same server with another database: the URI's path, or a trailing `dbname=`.
-    static func conninfo(_ base: String, database: String) -> String {
-        if base.hasPrefix("postgres://") || base.hasPrefix("postgresql://"), var url = URLComponents(string: base) {
-            url.path = "/\(database)"
-            return url.string ?? base
-        }
-        return "\(base) dbname=\(database)"
     }
 }
 

@@ -1,0 +1,245 @@
+/// A direct JSON reader for `JSONValue`: one pass over the UTF-8 bytes, no `Decoder`
+/// machinery. Every Bitrix24 answer and every claimed payload goes through it, so it is on
+/// the delivery path's hot loop.
+/// A document that is not JSON: where reading stopped and why.
+public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
+    public var offset: Int
+    public var reason: String
+    public var description: String { "not JSON at byte \(offset): \(reason)" }
+}
+
+struct JSONParser {
+    typealias SyntaxError = JSONSyntaxError
+
+    /// Deeper nesting is refused rather than risking the stack.
+    static let maxDepth = 512
+
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private var index = 0
+    private var depth = 0
+
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        let value = try parser.value()
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("trailing characters") }
+        return value
+    }
+
+    private func error(_ reason: String) -> SyntaxError {
+        SyntaxError(offset: index, reason: reason)
+    }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func value() throws(SyntaxError) -> JSONValue {
+        guard index < bytes.count else { throw error("unexpected end") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try object()
+        case UInt8(ascii: "["): return try array()
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        default: throw error("unexpected character")
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(SyntaxError) {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw error("unexpected end") }
+        for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] {
+            throw error("unknown literal")
+        }
+        index += count
+    }
+
+    private mutating func nested<T>(_ body: (inout JSONParser) throws(SyntaxError) -> T) throws(SyntaxError) -> T {
+        depth += 1
+        guard depth <= Self.maxDepth else { throw error("nested more than \(Self.maxDepth) levels") }
+        defer { depth -= 1 }
+        return try body(&self)
+    }
+
+    private mutating func object() throws(SyntaxError) -> JSONValue {
+        try nested { (p: inout JSONParser) throws(SyntaxError) -> JSONValue in
+            p.index += 1
+            var members: [String: JSONValue] = [:]
+            p.skipWhitespace()
+            if p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "}") {
+                p.index += 1
+                return .object(members)
+            }
+            while true {
+                p.skipWhitespace()
+                guard p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "\"") else { throw p.error("expected a key") }
+                let key = try p.string()
+                p.skipWhitespace()
+                guard p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: ":") else { throw p.error("expected ':'") }
+                p.index += 1
+                p.skipWhitespace()
+                members[key] = try p.value()
+                p.skipWhitespace()
+                guard p.index < p.bytes.count else { throw p.error("unexpected end") }
+                switch p.bytes[p.index] {
+                case UInt8(ascii: ","): p.index += 1
+                case UInt8(ascii: "}"): p.index += 1; return .object(members)
+                default: throw p.error("expected ',' or '}'")
+                }
+            }
+        }
+    }
+
+    private mutating func array() throws(SyntaxError) -> JSONValue {
+        try nested { (p: inout JSONParser) throws(SyntaxError) -> JSONValue in
+            p.index += 1
+            var elements: [JSONValue] = []
+            p.skipWhitespace()
+            if p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "]") {
+                p.index += 1
+                return .array(elements)
+            }
+            while true {
+                p.skipWhitespace()
+                elements.append(try p.value())
+                p.skipWhitespace()
+                guard p.index < p.bytes.count else { throw p.error("unexpected end") }
+                switch p.bytes[p.index] {
+                case UInt8(ascii: ","): p.index += 1
+                case UInt8(ascii: "]"): p.index += 1; return .array(elements)
+                default: throw p.error("expected ',' or ']'")
+                }
+            }
+        }
+    }
+
+    /// A string literal; the common case without escapes is one validated copy.
+    private mutating func string() throws(SyntaxError) -> String {
+        index += 1
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                guard let text else { throw error("invalid UTF-8") }
+                index += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") { break }
+            if byte < 0x20 { throw error("control character in a string") }
+            index += 1
+        }
+        // With escapes: collect the bytes, decoding each escape.
+        var utf8 = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                guard let text = String(validating: utf8, as: UTF8.self) else { throw error("invalid UTF-8") }
+                return text
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard index < bytes.count else { throw error("unexpected end") }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escaped)
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "u"): utf8.append(contentsOf: String(Character(try unicodeEscape())).utf8)
+                default: throw error("unknown escape")
+                }
+            default:
+                if byte < 0x20 { throw error("control character in a string") }
+                utf8.append(byte)
+                index += 1
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    /// `\uXXXX`, joining a surrogate pair into one scalar; a lone surrogate is refused.
+    private mutating func unicodeEscape() throws(SyntaxError) -> Unicode.Scalar {
+        let first = try hex4()
+        if (0xD800...0xDBFF).contains(first) {
+            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                throw error("lone surrogate")
+            }
+            index += 2
+            let second = try hex4()
+            guard (0xDC00...0xDFFF).contains(second) else { throw error("lone surrogate") }
+            return Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!
+        }
+        guard let scalar = Unicode.Scalar(first) else { throw error("lone surrogate") }
+        return scalar
+    }
+
+    private mutating func hex4() throws(SyntaxError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw error("unexpected end") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw error("bad \\u escape")
+            }
+            value = value << 4 | UInt32(digit)
+            index += 1
+        }
+        return value
+    }
+
+    /// An integer that fits Int64 stays an integer, so ids survive exactly; anything else is a Double.
+    private mutating func number() throws(SyntaxError) -> JSONValue {
+        let start = index
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count, isDigit(bytes[index]) else { throw error("bad number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        var integral = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integral = false
+            index += 1
+            guard index < bytes.count, isDigit(bytes[index]) else { throw error("bad number") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integral = false
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < bytes.count, isDigit(bytes[index]) else { throw error("bad number") }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if integral, let value = Int64(text) { return .int(value) }
+        guard let value = Double(text), value.isFinite else { throw error("number out of range") }
+        return .double(value)
+    }
+
+    private func isDigit(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+    }
+}

@@ -1,0 +1,77 @@
+/// Compact JSON for `JSONValue`, keys sorted so the same value always gives the same bytes.
+/// Written by hand for the same reason as `JSONParser`: it runs for every delivery outcome.
+struct JSONWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init(capacity: Int = 256) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: append("null")
+        case .bool(let b): append(b ? "true" : "false")
+        case .int(let i): bytes.append(contentsOf: String(i).utf8)
+        case .double(let d): writeDouble(d)
+        case .string(let s): string(s)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (offset, element) in elements.enumerated() {
+                if offset > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            var first = true
+            for key in members.keys.sorted() {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
+                string(key)
+                bytes.append(UInt8(ascii: ":"))
+                write(members[key]!)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Bytes that are JSON already (punctuation of a document written piece by piece).
+    mutating func raw(_ text: StaticString) {
+        append(text)
+    }
+
+    private mutating func append(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Non-finite numbers have no JSON form and are written as null; an integral value keeps
+    /// its ".0", so it reads back as a Double.
+    private mutating func writeDouble(_ d: Double) {
+        guard d.isFinite else { return append("null") }
+        bytes.append(contentsOf: d.description.utf8)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// A string literal, quoted and escaped.
+    mutating func string(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): append("\\\"")
+            case UInt8(ascii: "\\"): append("\\\\")
+            case 0x0A: append("\\n")
+            case 0x0D: append("\\r")
+            case 0x09: append("\\t")
+            case 0x08: append("\\b")
+            case 0x0C: append("\\f")
+            case 0..<0x20:
+                append("\\u00")
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Benchmarks
+import Foundation
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure delivery speed: W1 drain, W2 rate-limited portal, W3 latency, W4 producers, W5 growth.",
+        discussion: """
+            Each workload gets a fresh database of its own on the server of --database-url (it needs
+            CREATEDB; the databases are named b24outbox_bench_* and dropped afterwards), a simulator
+            process and a worker process started from this binary. Build with -c release first.
+            """)
+
+    @Option(help: "Workloads to run, comma-separated (w1,w2,w3,w4,w5).") var only = "w1,w2,w3,w4,w5"
+    @Option(help: "Worker threads of the worker process.") var concurrency = 8
+    @Option(name: .customLong("w1-intents"), help: "Intents of the W1 and W5 drains.") var w1Intents = 50_000
+    @Option(name: .customLong("unbatched-intents"), help: "Intents of the W1 drain without batching.") var unbatchedIntents = 10_000
+    @Option(name: .customLong("w2-intents"), help: "Intents of W2.") var w2Intents = 6_000
+    @Option(name: .customLong("w3-samples"), help: "Samples of W3.") var w3Samples = 500
+    @Option(name: .customLong("w4-intents"), help: "Intents through the bulk API in W4.") var w4Intents = 200_000
+    @Option(name: .customLong("w4-batch"), help: "Intents per bulk API call in W4.") var w4Batch = 1_000
+    @Option(name: .customLong("w4-producers"), help: "Producer connections writing at once in W4's bulk part.") var w4Producers = 4
+    @Option(name: .customLong("w4-sql-intents"), help: "Intents through the SQL function in W4.") var w4SQLIntents = 50_000
+    @Option(name: .customLong("w5-log-entries"), help: "Log entries of W5's history.") var w5LogEntries = 5_000_000
+    @Option(name: .customLong("w5-intents"), help: "Delivered intents of W5's history.") var w5Intents = 1_000_000
+    @Option(help: "Write the report as JSON to this file.") var json: String?
+    @Option(name: .customLong("log-dir"), help: "Where the simulator's and workers' output goes.") var logDir = "/tmp/b24outbox-bench"
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        let names = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard !names.isEmpty, names.allSatisfy({ Bench.Workload(rawValue: $0) != nil }) else {
+            throw ValidationError("--only takes w1, w2, w3, w4 and w5, comma-separated")
+        }
+        let counts = [concurrency, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4SQLIntents]
+        guard counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("counts must be at least 1") }
+        guard w5LogEntries >= 3 * w5Intents else {
+            throw ValidationError("--w5-log-entries must be at least 3 × --w5-intents (each intent has 3 entries)")
+        }
+    }
+
+    func run() async throws {
+        try FileManager.default.createDirectory(atPath: logDir, withIntermediateDirectories: true)
+        var configuration = Bench.Configuration(
+            server: database.conninfo, executable: try Self.executablePath(), logDirectory: logDir)
+        configuration.workloads = Set(only.split(separator: ",").compactMap {
+            Bench.Workload(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased())
+        })
+        configuration.concurrency = concurrency
+        configuration.w1Intents = w1Intents
+        configuration.unbatchedIntents = unbatchedIntents
+        configuration.w2Intents = w2Intents
+        configuration.w3Samples = w3Samples
+        configuration.w4BulkIntents = w4Intents
+        configuration.w4BulkBatch = w4Batch
+        configuration.w4Producers = w4Producers
+        configuration.w4SQLIntents = w4SQLIntents
+        configuration.w5LogEntries = w5LogEntries
+        configuration.w5DeliveredIntents = w5Intents
+        let bench = Bench(configuration: configuration) { line in
+            FileHandle.standardError.write(Data("\(line)\n".utf8))
+        }
+        let report: BenchReport
+        do {
+            report = try await bench.run(command: (["b24outbox"] + CommandLine.arguments.dropFirst()).joined(separator: " "))
+        } catch let error as BenchError {
+            throw CLIError(error.description)
+        }
+        print(report.table(), terminator: "")
+        if let json {
+            try report.json().write(to: URL(fileURLWithPath: json))
+            print("JSON written to \(json)")
+        }
+    }
+
+    /// This very binary, which the bench starts again as simulator and worker.
+    static func executablePath() throws -> String {
+        let path = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw CLIError("cannot find the b24outbox binary at \(path)") }
+        return path
+    }
+}
