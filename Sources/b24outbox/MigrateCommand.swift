@@ -41,5 +41,6 @@ struct MigrateCommand: ParsableCommand {
         } else {
             for name in applied { print("applied \(name)") }
         }
+        for partition in try LogPartitions.ensure(on: db) { print("created log partition \(partition)") }
     }
 }
