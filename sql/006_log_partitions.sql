@@ -99,7 +99,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- One caller at a time ("b24log" in ASCII); the others then find everything in place.
-    PERFORM pg_advisory_xact_lock(107873655000935);
+    PERFORM pg_advisory_xact_lock(107967767408487);
 
     SELECT array_agg(DISTINCT date_trunc('month', recorded_at AT TIME ZONE 'UTC')::date)
       INTO v_stray FROM outbox.log_default;

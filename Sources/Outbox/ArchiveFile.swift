@@ -130,6 +130,10 @@ private final class ArchiveOutput {
     func finish() throws {
         try flush()
         guard fsync(fd) == 0 else { throw ArchiveFileError(posix: "cannot flush \(path) to disk") }
+        #if os(Linux)
+        // Drop the cached pages, so that reading the file back reads what reached the disk.
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        #endif
         closed = true
         guard close(fd) == 0 else { throw ArchiveFileError(posix: "cannot close \(path)") }
     }
