@@ -87,8 +87,10 @@ SELECT outbox.protect_log_partition('outbox.log_default');
 CREATE FUNCTION outbox.ensure_log_partitions(p_months_ahead integer DEFAULT 3)
 RETURNS SETOF text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
--- A busy log is no reason to wait: the next call, an hour later, tries again.
-SET lock_timeout = '5s' AS $$
+-- Attaching a month locks the (empty) default partition, and readers of the log queue behind
+-- that lock while it waits for a long reader such as verify: give up soon instead, and let
+-- the next call, an hour later, try again. Appends never wait for it.
+SET lock_timeout = '500ms' AS $$
 DECLARE
     v_now date := (now() AT TIME ZONE 'UTC')::date;
     v_month date;

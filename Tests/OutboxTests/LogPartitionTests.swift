@@ -118,6 +118,30 @@ struct LogPartitionTests {
         #expect(Set(created).count == 9)
     }
 
+    @Test("a month waiting behind a long reader such as verify holds up no append and reads for half a second at most")
+    func addingAMonthBlocksNoAppend() async throws {
+        try Migrator().migrate(on: db)
+        let reader = try scratch.connect()
+        try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        _ = try reader.query("SELECT count(*) FROM outbox.log")
+        let conninfo = scratch.conninfo
+        let ensuring = Task.detached { try LogPartitions.ensure(monthsAhead: 5, on: try Connection(conninfo)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        let writer = try scratch.connect()
+        for n in 1...20 {
+            try writer.execute("INSERT INTO outbox.log (stream, type, data) VALUES ('x', 'during.attach', $1::jsonb)", ["{\"n\": \(n)}"])
+        }
+        #expect(try writer.query("SELECT count(*) FROM outbox.log").first!.decode(0, as: Int.self) == 20)
+        #expect(ContinuousClock.now - started < .milliseconds(1500), "appends and reads waited for the new month")
+        // It gave up rather than keep readers queued; the next call, with the reader gone, succeeds.
+        let gaveUp = await ensuring.result
+        #expect(throws: PostgresError.self) { try gaveUp.get() }
+        if case .failure(let error as PostgresError) = gaveUp { #expect(error.code == .lockNotAvailable) }
+        try reader.execute("COMMIT")
+        #expect(try LogPartitions.ensure(monthsAhead: 5, on: db) == (try (4...5).map { "outbox.\(try month($0).partition)" }))
+    }
+
     @Test("an entry outside every month lands in the default partition, and ensure files it into its month unchanged")
     func strayRowsMoveToTheirMonth() throws {
         try Migrator().migrate(on: db)
