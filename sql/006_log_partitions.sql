@@ -51,14 +51,15 @@ BEGIN
 END;
 $$;
 
--- Attaches an empty month partition. ATTACH needs only SHARE UPDATE EXCLUSIVE on the parent,
--- so appends and reads go on while a month is added (CREATE TABLE … PARTITION OF would take
--- ACCESS EXCLUSIVE and queue every insert behind any long reader).
+-- Attaches an empty month partition (UTC months, whatever the session's time zone). ATTACH
+-- needs only SHARE UPDATE EXCLUSIVE on the parent and a brief lock on the empty default
+-- partition, so appends go on while a month is added (CREATE TABLE … PARTITION OF would take
+-- ACCESS EXCLUSIVE on the parent and queue every insert behind any long reader).
 CREATE FUNCTION outbox.add_log_partition(p_month date) RETURNS regclass
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC' AS $$
 DECLARE
-    v_from timestamptz := (date_trunc('month', p_month) AT TIME ZONE 'UTC');
-    v_to timestamptz := ((date_trunc('month', p_month) + interval '1 month') AT TIME ZONE 'UTC');
+    v_from timestamptz := date_trunc('month', p_month::timestamp) AT TIME ZONE 'UTC';
+    v_to timestamptz := (date_trunc('month', p_month::timestamp) + interval '1 month') AT TIME ZONE 'UTC';
     v_name text := 'log_' || to_char(p_month, 'YYYY_MM');
     v_partition regclass;
 BEGIN
@@ -86,7 +87,7 @@ SELECT outbox.protect_log_partition('outbox.log_default');
 -- safe to call concurrently; runs as the log's owner so that the worker role may call it.
 CREATE FUNCTION outbox.ensure_log_partitions(p_months_ahead integer DEFAULT 3)
 RETURNS SETOF text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET TimeZone = 'UTC'
 -- Attaching a month locks the (empty) default partition, and readers of the log queue behind
 -- that lock while it waits for a long reader such as verify: give up soon instead, and let
 -- the next call, an hour later, try again. Appends never wait for it.
@@ -113,8 +114,8 @@ BEGIN
     END IF;
 
     FOR v_month IN
-        SELECT m::date FROM generate_series(date_trunc('month', v_now),
-                                            date_trunc('month', v_now) + make_interval(months => p_months_ahead),
+        SELECT m::date FROM generate_series(date_trunc('month', v_now::timestamp),
+                                            date_trunc('month', v_now::timestamp) + make_interval(months => p_months_ahead),
                                             interval '1 month') m
         UNION
         SELECT unnest(v_stray)

@@ -103,6 +103,21 @@ struct LogPartitionTests {
         #expect(bad.code == .invalidParameterValue)
     }
 
+    @Test("months are UTC months whatever the time zone of the session that migrates or adds them")
+    func monthsAreUTC() throws {
+        try db.execute("SET TimeZone = 'Pacific/Kiritimati'")
+        try Migrator().migrate(on: db)
+        try db.execute("SET TimeZone = 'America/Los_Angeles'")
+        try LogPartitions.ensure(monthsAhead: 5, on: db)
+        try db.execute("SET TimeZone = 'UTC'")
+        for offset in 0...5 {
+            let month = try month(offset)
+            let bound: String = try db.query("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = $1::regclass",
+                                             ["outbox.\(month.partition)"]).first!.decode(0)
+            #expect(bound.hasPrefix("FOR VALUES FROM ('\(month.start)')"), "\(bound)")
+        }
+    }
+
     @Test("concurrent ensure calls from several processes all succeed and create each month once")
     func concurrentEnsure() async throws {
         try Migrator().migrate(on: db)
