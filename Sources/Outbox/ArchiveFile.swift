@@ -22,11 +22,14 @@ struct ArchiveFile {
     }
 
     /// Writes what `produce` hands to its sink, then proves the bytes on disk are those bytes.
+    /// Never touches another run's files: each is created exclusively, and on failure only
+    /// what this call created is removed.
     func write(_ produce: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Written {
+        let out = try ArchiveOutput(path: partialPath)
+        var created = [partialPath]
         do {
             var hash = SHA256()
             var rows = 0
-            let out = try ArchiveOutput(path: partialPath)
             do {
                 try produce { bytes in
                     hash.update(bytes)
@@ -45,21 +48,24 @@ struct ArchiveFile {
                     + "not the \(written.rows) rows with SHA-256 \(written.sha256) written")
             }
             try Self.move(partialPath, to: path)
+            created = [path]
             let checksum = try ArchiveOutput(path: partialPath)
+            created.append(partialPath)
             try Array("\(written.sha256)  \(name)\n".utf8).withUnsafeBytes { try checksum.append($0) }
             try checksum.finish()
             try Self.move(partialPath, to: checksumPath)
+            created = [path, checksumPath]
             try Self.syncDirectory(directory.path)
             return written
         } catch {
-            remove()
+            for file in created { unlink(file) }
             throw error
         }
     }
 
-    /// Removes what this file wrote (after a failure, or when its transaction rolled back).
+    /// Removes the archive and its checksum after they were written (its transaction rolled back).
     func remove() {
-        for file in [partialPath, path, checksumPath] { unlink(file) }
+        for file in [path, checksumPath] { unlink(file) }
     }
 
     /// Rows (lines) and SHA-256 of a file as it is on disk.
@@ -83,15 +89,27 @@ struct ArchiveFile {
         return Written(rows: rows, sha256: hash.finish())
     }
 
+    /// Gives a file its name, failing rather than replacing a file already there.
     private static func move(_ from: String, to: String) throws {
+        if link(from, to) == 0 {
+            unlink(from)
+            return
+        }
+        // A file system without hard links: rename, after making sure the name is free.
+        let reason = errno
+        let noHardLinks = reason == EPERM || reason == EOPNOTSUPP
+        guard noHardLinks, !FileManager.default.fileExists(atPath: to) else {
+            throw ArchiveFileError(posix: "cannot name \(from) \(to)", code: noHardLinks ? EEXIST : reason)
+        }
         guard rename(from, to) == 0 else { throw ArchiveFileError(posix: "cannot rename \(from) to \(to)") }
     }
 
     private static func syncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0, fsync(fd) == 0 else {
+            let reason = errno
             if fd >= 0 { close(fd) }
-            throw ArchiveFileError(posix: "cannot flush the directory \(path)")
+            throw ArchiveFileError(posix: "cannot flush the directory \(path)", code: reason)
         }
         close(fd)
     }
@@ -102,9 +120,9 @@ struct ArchiveFileError: Error, CustomStringConvertible {
 
     init(description: String) { self.description = description }
 
-    /// With the system's reason (`errno`).
-    init(posix what: String) {
-        description = "\(what): \(String(cString: strerror(errno)))"
+    /// With the system's reason (`errno` unless given).
+    init(posix what: String, code: Int32 = errno) {
+        description = "\(what): \(String(cString: strerror(code)))"
     }
 }
 

@@ -17,10 +17,10 @@ extension LogArchiver {
             // Timestamps in the file read the same wherever it is loaded back.
             try db.execute("SET LOCAL TimeZone = 'UTC'")
             try db.execute("SET LOCAL lock_timeout = '5s'")
-            try db.execute("LOCK TABLE \(partition) IN SHARE MODE")
+            // No appends meanwhile, and a second archive run of the month waits for this one.
+            try db.execute("LOCK TABLE \(partition) IN SHARE ROW EXCLUSIVE MODE")
             var archived = try Self.contents(of: month, on: db)
             let archive = ArchiveFile(directory: directory, name: archived.file)
-            file = archive
             let written = try archive.write { sink in
                 let copied = try db.copyOut(
                     "COPY (SELECT \(Self.columns.joined(separator: ", ")) FROM \(partition) ORDER BY seq) TO STDOUT", sink)
@@ -28,6 +28,7 @@ extension LogArchiver {
                     throw ArchiveError(description: "\(partition) gave \(copied) rows, not the \(archived.rows) counted")
                 }
             }
+            file = archive
             guard written.rows == archived.rows else {
                 throw ArchiveError(description: "\(archived.file) holds \(written.rows) lines for \(archived.rows) rows")
             }
@@ -68,6 +69,9 @@ extension LogArchiver {
             if let error = error as? PostgresError, error.code == .lockNotAvailable {
                 throw ArchiveError(description: "the log is busy (a long transaction holds it, such as verify): "
                     + "\(month) was not archived; try again")
+            }
+            if let error = error as? PostgresError, error.code == .undefinedTable {
+                throw ArchiveError(description: "\(month) was archived by another run meanwhile (see outbox.log_archives)")
             }
             throw error
         }

@@ -199,6 +199,46 @@ struct LogArchiveTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["plain-file"])
     }
 
+    @Test("two archive runs at once into one directory archive each month exactly once and never spoil a file")
+    func concurrentRuns() async throws {
+        let scratch = try ScratchDatabase()
+        let db = try scratch.connect()
+        try Migrator().migrate(on: db)
+        let (m3, m2, m1) = (try Self.month(-3, on: db), try Self.month(-2, on: db), try Self.month(-1, on: db))
+        try db.execute("""
+            INSERT INTO outbox.log (recorded_at, stream, type, data)
+            SELECT $1::timestamptz + (n % 2) * interval '1 month' + n * interval '1 second', 'portal-main', 'portal.tested',
+                   jsonb_build_object('n', n)
+              FROM generate_series(1, 20000) n
+            """, [Self.day(m3, 2)])
+        try LogPartitions.ensure(on: db)
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let conninfo = scratch.conninfo
+        let runs = await withTaskGroup(of: Result<[LogArchiver.Month], any Error>.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    Result { try LogArchiver(before: m1, directory: directory).archive(on: try Connection(conninfo)) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let archived = runs.flatMap { (try? $0.get()) ?? [] }
+        for case .failure(let error) in runs { #expect(error is LogArchiver.ArchiveError, "\(error)") }
+        #expect(Set(archived.map(\.month)).isSubset(of: [m3, m2]))
+        let recorded = try db.query("SELECT file_name, sha256, rows FROM outbox.log_archives ORDER BY month")
+        #expect(recorded.count == 2)
+        #expect(try recorded.map { try $0.decode(0, as: String.self) } == ["\(m3.partition).copy", "\(m2.partition).copy"])
+        for row in recorded {
+            let file = directory.appending(path: try row.decode(0, as: String.self))
+            #expect(try Self.sha256sum(file) == (try row.decode(1, as: String.self)))
+            #expect(try row.decode(2, as: Int.self) == 10_000)
+        }
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)) == [
+            "\(m3.partition).copy", "\(m3.partition).copy.sha256", "\(m2.partition).copy", "\(m2.partition).copy.sha256",
+        ])
+    }
+
     static func sha256sum(_ file: URL) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
