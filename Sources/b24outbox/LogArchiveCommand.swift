@@ -6,14 +6,12 @@ struct LogArchiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "archive",
         abstract: "Archive whole months of the log to files, then drop them from the database.",
-        discussion: """
-            Every month before --before (never the current one) is written to DIR/log_YYYY_MM.copy
-            (COPY text: seq, recorded_at, stream, type, intent_id, portal_id, data) with a
-            sha256sum line beside it, flushed and read back; then one transaction appends a
-            log.archived entry, records the month in outbox.log_archives, and detaches and drops
-            its partition. No row is ever updated or deleted. Run it as the role that runs migrate.
-            Example: b24outbox log archive --before 2026-06 --to /var/backups/b24outbox --dry-run
-            """)
+        discussion: "Every month before --before (never the current one) is written to DIR/log_YYYY_MM.copy "
+            + "(COPY text: seq, recorded_at, stream, type, intent_id, portal_id, data) with a sha256sum line beside it, "
+            + "flushed and read back; then one transaction appends a log.archived entry, records the month in "
+            + "outbox.log_archives, and detaches and drops its partition. No row is ever updated or deleted. "
+            + "Run it as the role that runs migrate.\n\n"
+            + "Example: b24outbox log archive --before 2026-06 --to /var/backups/b24outbox --dry-run")
 
     @Option(help: ArgumentHelp("Archive the months before this one (YYYY-MM, at most the current month).", valueName: "YYYY-MM"))
     var before: String
