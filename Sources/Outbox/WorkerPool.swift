@@ -85,15 +85,21 @@ public final class WorkerPool: Sendable {
 
     public var isStopping: Bool { stopFlag.isSet }
 
-    /// One connection LISTENs on `outbox_intents` and wakes the workers on every enqueue.
+    /// One connection LISTENs on `outbox_intents` and wakes the workers on every enqueue. It also
+    /// keeps the log's monthly partitions created ahead, so no delivery waits for one.
     private func listen() {
         var backoff = Duration.milliseconds(100)
+        var partitionsChecked: ContinuousClock.Instant?
         while !stopFlag.isSet {
             do {
                 let db = try Connection(conninfo)
                 try db.listen("outbox_intents")
                 backoff = .milliseconds(100)
                 while !stopFlag.isSet {
+                    if partitionsChecked.map({ .now - $0 >= LogPartitions.checkInterval }) ?? true {
+                        ensureLogPartitions(on: db)
+                        partitionsChecked = .now
+                    }
                     if try db.waitForNotification(timeout: .milliseconds(500)) != nil {
                         while try db.nextNotification() != nil {}
                         wake.signal()
@@ -104,6 +110,16 @@ public final class WorkerPool: Sendable {
                 wake.wait(timeout: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
+        }
+    }
+
+    private func ensureLogPartitions(on db: Connection) {
+        do {
+            for partition in try LogPartitions.ensure(on: db) {
+                logger.notice("created log partition", metadata: ["partition": "\(partition)"])
+            }
+        } catch {
+            logger.warning("could not create the log's next partitions; trying again in an hour", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -44,6 +44,42 @@ extension Connection {
         return copied
     }
 
+    /// Streams `COPY … TO STDOUT`: `body` gets each row as libpq hands it over (one line of
+    /// text format, newline included) and must not keep the buffer. Returns the number of rows.
+    /// When `body` throws, the rest of the output is read and dropped, so the connection stays
+    /// usable, and the error is rethrown.
+    @discardableResult
+    public func copyOut(_ copyStatement: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try ensureOpen()
+        guard let start = PQexec(handle, copyStatement) else { throw connectionError() }
+        guard PQresultStatus(start) == PGRES_COPY_OUT else {
+            defer { PQclear(start) }
+            if PQresultStatus(start) == PGRES_FATAL_ERROR { throw error(from: start) }
+            throw PostgresError(code: .protocolViolation, message: "the statement is not a COPY … TO STDOUT")
+        }
+        PQclear(start)
+        var failure: (any Error)?
+        while true {
+            var row: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &row, 0)
+            guard length >= 0 else {
+                // -1: the output is complete and its result follows; -2: the connection failed.
+                if length == -2 { failure = failure ?? connectionError() }
+                break
+            }
+            defer { PQfreemem(row) }
+            if failure == nil {
+                do { try body(UnsafeRawBufferPointer(start: row, count: Int(length))) } catch { failure = error }
+            }
+        }
+        var copied = 0
+        while let result = PQgetResult(handle) {
+            do { copied = try consume(result).affectedRows } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
+        return copied
+    }
+
     private static let copyChunkSize = 256 * 1024
 
     private func sendCopyData(_ bytes: [UInt8]) throws {

@@ -29,6 +29,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let undefinedFunction: Code = "42883"
         public static let insufficientPrivilege: Code = "42501"
         public static let queryCanceled: Code = "57014"
+        public static let lockNotAvailable: Code = "55P03"
         public static let adminShutdown: Code = "57P01"
         public static let cannotConnectNow: Code = "57P03"
         public static let connectionException: Code = "08000"

@@ -7,7 +7,8 @@ struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Show the audit log: what was sent, to whom, and what Bitrix24 answered.",
-        discussion: "Example: b24outbox log --user 10 --since 2026-11-16T00:00:00Z")
+        discussion: "Example: b24outbox log --user 10 --since 2026-11-16T00:00:00Z",
+        subcommands: [LogArchiveCommand.self])
 
     @Option(help: "One intent's full timeline.") var intent: Int64?
     @Option(help: "Only this portal.") var portal: String?
@@ -19,9 +20,10 @@ struct LogCommand: ParsableCommand {
     @Option(help: "Notifications with this TAG.") var tag: String?
     @Option(help: "The intent with this idempotency key.") var key: String?
     @Option(help: "At most this many entries.") var limit = 1000
-    @Flag(help: "Keep printing new entries as they are appended.") var follow = false
-    @Flag(help: "Print JSON (one array; with --follow, one entry per line).") var json = false
+    @Flag(help: "Keep printing new entries as they are appended (with --json, one entry per line).") var follow = false
+    @OptionGroup var output: JSONOutput
     @OptionGroup var database: DatabaseOptions
+    var json: Bool { output.json }
 
     func run() throws {
         var filter = AuditLog.Filter()
@@ -58,6 +60,12 @@ struct LogCommand: ParsableCommand {
         let time = entry.recordedAt.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
         return "\(entry.seq)\t\(time)\t\(entry.stream)\t\(entry.type)\t\(entry.data.jsonString)"
     }
+}
+
+/// `--json`, shared by `log` and `log archive` (an option declared by both a command and its
+/// subcommand reaches both only through one option group).
+struct JSONOutput: ParsableArguments {
+    @Flag(help: "Print JSON.") var json = false
 }
 
 extension AuditLog.Entry {

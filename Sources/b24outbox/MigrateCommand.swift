@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Outbox
+import Postgres
 
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +41,13 @@ struct MigrateCommand: ParsableCommand {
             print("Schema is up to date (\(migrator.migrations.count) migrations applied).")
         } else {
             for name in applied { print("applied \(name)") }
+        }
+        do {
+            for partition in try LogPartitions.ensure(on: db) { print("created log partition \(partition)") }
+        } catch let error as PostgresError where error.code == .lockNotAvailable {
+            // Months ahead exist already, and the default partition takes any append meanwhile.
+            FileHandle.standardError.write(Data(
+                "warning: the log is busy, so its next months were not created now; workers and serve create them within the hour\n".utf8))
         }
     }
 }

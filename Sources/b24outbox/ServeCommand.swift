@@ -27,7 +27,10 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime = ServerRuntime(database: database, server: server, logger: logger)
         defer { runtime.shutdown() }
         try await ServiceGroup(configuration: .init(
-            services: [.init(service: runtime.application())],
+            services: [
+                .init(service: runtime.application()),
+                .init(service: LogPartitionService(database: runtime.database, logger: logger)),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

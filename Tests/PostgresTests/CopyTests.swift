@@ -57,4 +57,40 @@ struct CopyTests {
         #expect(error.code == .notNullViolation)
         #expect(try db.query("SELECT count(*) FROM bulk").first!.decode(0, as: Int.self) == 0)
     }
+
+    @Test func copyOutStreamsEveryRowAndCopyInReadsItBack() throws {
+        let tricky = "tab\there\nnewline\r\\backslash Ω"
+        try db.copyIn("COPY bulk (n, label) FROM STDIN", rows: (1...1000).map { [$0, $0 == 7 ? tricky : String?.none] })
+        var text: [UInt8] = []
+        var calls = 0
+        let copied = try db.copyOut("COPY (SELECT n, label FROM bulk ORDER BY n) TO STDOUT") { row in
+            text.append(contentsOf: row)
+            calls += 1
+        }
+        #expect(copied == 1000)
+        #expect(calls == 1000)
+        let lines = String(decoding: text, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 1000)
+        // A tab between columns; the value's tab, newline, return and backslash escaped.
+        #expect(lines[6] == "7\t" + #"tab\there\nnewline\r\\backslash Ω"#)
+        #expect(lines[0] == "1\t\\N")
+    }
+
+    @Test func copyOutStopsCallingBackAfterAnErrorAndTheConnectionStaysUsable() throws {
+        try db.copyIn("COPY bulk (n) FROM STDIN", rows: (1...100).map { [$0] })
+        struct Full: Error {}
+        var calls = 0
+        #expect(throws: Full.self) {
+            try db.copyOut("COPY bulk (n) TO STDOUT") { _ in
+                calls += 1
+                if calls == 3 { throw Full() }
+            }
+        }
+        #expect(calls == 3)
+        #expect(try db.query("SELECT count(*) FROM bulk").first!.decode(0, as: Int.self) == 100)
+        let notCopy = try #require(throws: PostgresError.self) { try db.copyOut("SELECT 1") { _ in } }
+        #expect(notCopy.code == .protocolViolation)
+        let bad = try #require(throws: PostgresError.self) { try db.copyOut("COPY missing TO STDOUT") { _ in } }
+        #expect(bad.code == .undefinedTable)
+    }
 }
