@@ -6,7 +6,8 @@ PgQueuer would write it. Prints one JSON object (version, settings, w1, w3) on s
 
 W1: N jobs are enqueued first (untimed); the clock runs from the start of `QueueManager.run`
 until every handler has returned and the `pgqueuer` table holds no job (PgQueuer deletes a
-job when it logs its completion).
+job when it logs its completion). W1 runs --repeat times (default 3) and the fastest run is
+reported, all runs listed: on a busy machine this favours the peer.
 W3: one job at a time into the idle worker; a sample is the time from just before `enqueue`
 until the job's HTTP call returned (the handler records it, same process, same clock). The
 next job is enqueued after the queue has recorded the previous one as done.
@@ -155,7 +156,8 @@ async def main_async(args) -> dict:
     result = {"version": pgqueuer.__version__, "settings": settings(args)}
     async with aiohttp.ClientSession() as http:
         if args.jobs > 0:
-            result["w1"] = await drain(args, admin, queries, http)
+            attempts = [await drain(args, admin, queries, http) for _ in range(args.repeat)]
+            result["w1"] = peercommon.best_of(attempts)
         if args.samples > 0:
             result["w3"] = await latency(args, admin, queries, http)
     await admin.close()
@@ -170,6 +172,7 @@ def settings(args) -> dict:
         "event_loop": "uvloop" if args.uvloop else "asyncio",
         "http_client": f"aiohttp {aiohttp.__version__}, one ClientSession (connection limit 100)",
         "workers": 1,
+        "w1_runs": args.repeat,
         "w3_warmup": args.warmup,
     }
 
@@ -180,6 +183,7 @@ def main() -> int:
     parser.add_argument("--webhook", required=True, help="incoming webhook URL of the simulator, ending in /")
     parser.add_argument("--simulator", required=True, help="simulator base URL, for /_sim/state and /_sim/reset")
     parser.add_argument("--jobs", type=int, default=10_000, help="W1 jobs (0: skip W1)")
+    parser.add_argument("--repeat", type=int, default=3, help="W1 runs; the fastest is reported, all are listed")
     parser.add_argument("--samples", type=int, default=200, help="W3 samples (0: skip W3)")
     parser.add_argument("--warmup", type=int, default=20, help="W3 jobs sent before sampling")
     parser.add_argument("--pause", type=float, default=0.01, help="W3 seconds of idleness between jobs")

@@ -5,7 +5,8 @@ Each job is one `im.notify.personal.add` call through a shared aiohttp session, 
 procrastinate would write it. Prints one JSON object (version, settings, w1, w3) on stdout.
 
 W1: N jobs are deferred first (untimed); the clock runs from the start of the worker until
-every task has returned and no job is left `todo` or `doing` in `procrastinate_jobs`.
+every task has returned and no job is left `todo` or `doing` in `procrastinate_jobs`. W1 runs
+--repeat times (default 3) and the fastest run is reported, all runs listed.
 W3: one job at a time into the idle worker; a sample is the time from just before
 `defer_async` until the job's HTTP call returned (the task records it, same process, same
 clock). The next job is deferred after procrastinate has recorded the previous one as done.
@@ -166,7 +167,8 @@ async def main_async(args) -> dict:
             await bench.app.schema_manager.apply_schema_async()
         bench.http = http
         if args.jobs > 0:
-            result["w1"] = await drain(bench, admin)
+            attempts = [await drain(bench, admin) for _ in range(args.repeat)]
+            result["w1"] = peercommon.best_of(attempts)
         if args.samples > 0:
             result["w3"] = await latency(bench, admin)
     await admin.close()
@@ -183,6 +185,7 @@ def settings(args) -> dict:
         "event_loop": "asyncio",
         "http_client": f"aiohttp {aiohttp.__version__}, one ClientSession (connection limit 100)",
         "workers": 1,
+        "w1_runs": args.repeat,
         "w3_warmup": args.warmup,
     }
 
@@ -193,6 +196,7 @@ def main() -> int:
     parser.add_argument("--webhook", required=True, help="incoming webhook URL of the simulator, ending in /")
     parser.add_argument("--simulator", required=True, help="simulator base URL, for /_sim/state and /_sim/reset")
     parser.add_argument("--jobs", type=int, default=2_000, help="W1 jobs (0: skip W1)")
+    parser.add_argument("--repeat", type=int, default=3, help="W1 runs; the fastest is reported, all are listed")
     parser.add_argument("--samples", type=int, default=200, help="W3 samples (0: skip W3)")
     parser.add_argument("--warmup", type=int, default=20, help="W3 jobs sent before sampling")
     parser.add_argument("--pause", type=float, default=0.01, help="W3 seconds of idleness between jobs")

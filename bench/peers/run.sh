@@ -8,8 +8,9 @@
 # DATABASE_URL: a PostgreSQL where the databases bench_pgqueuer and bench_procrastinate may be
 # created and dropped (unset: a throw-away cluster). B24OUTBOX: the binary whose `simulate` runs
 # the portal (default .build/release/b24outbox, built when missing).
-# Sizes: PGQUEUER_JOBS (10000), PROCRASTINATE_JOBS (2000), W3_SAMPLES (200), W2_CALLS (6000),
-# W2_TIMEOUT (180 s). Settings: PGQUEUER_ARGS, PROCRASTINATE_ARGS (extra options of the scripts).
+# Sizes: PGQUEUER_JOBS (10000), PROCRASTINATE_JOBS (2000), W1_RUNS (3: each queue drains that
+# many times and its fastest run counts), W3_SAMPLES (200), W2_CALLS (6000), W2_TIMEOUT (180 s).
+# Settings: PGQUEUER_ARGS, PROCRASTINATE_ARGS (options of the peer scripts, see their --help).
 set -euo pipefail
 
 OUT=
@@ -17,7 +18,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2"; shift 2 ;;
         --out=*) OUT="${1#--out=}"; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -31,8 +32,9 @@ PROCRASTINATE_JOBS="${PROCRASTINATE_JOBS:-2000}"
 W3_SAMPLES="${W3_SAMPLES:-200}"
 W2_CALLS="${W2_CALLS:-6000}"
 W2_TIMEOUT="${W2_TIMEOUT:-180}"
+W1_RUNS="${W1_RUNS:-3}"
 # The best settings found on a 2-core machine (bench/peers/README.md says what was tried).
-PGQUEUER_ARGS="${PGQUEUER_ARGS:---batch-size 10}"
+PGQUEUER_ARGS="${PGQUEUER_ARGS:---batch-size 50}"
 PROCRASTINATE_ARGS="${PROCRASTINATE_ARGS:---concurrency 20 --pool-size 25}"
 PEERS=bench/peers
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -118,14 +120,14 @@ run_peer() {  # NAME SECONDS COMMAND…
 cd "$PEERS"
 run_peer pgqueuer 900 .venv-pgqueuer/bin/python pgqueuer_bench.py \
     --dsn "$(database_url bench_pgqueuer)" --webhook "$SIM_FREE$WEBHOOK_PATH" --simulator "$SIM_FREE" \
-    --jobs "$PGQUEUER_JOBS" --samples "$W3_SAMPLES" $PGQUEUER_ARGS
+    --jobs "$PGQUEUER_JOBS" --repeat "$W1_RUNS" --samples "$W3_SAMPLES" $PGQUEUER_ARGS
 run_peer procrastinate 900 .venv-procrastinate/bin/python procrastinate_bench.py \
     --dsn "$(database_url bench_procrastinate)" --webhook "$SIM_FREE$WEBHOOK_PATH" --simulator "$SIM_FREE" \
-    --jobs "$PROCRASTINATE_JOBS" --samples "$W3_SAMPLES" $PROCRASTINATE_ARGS
+    --jobs "$PROCRASTINATE_JOBS" --repeat "$W1_RUNS" --samples "$W3_SAMPLES" $PROCRASTINATE_ARGS
 run_peer fast_bitrix24 "$((W2_TIMEOUT + 60))" .venv-fast-bitrix24/bin/python fast_bitrix24_w2.py \
     --webhook "$SIM_LIMITED$WEBHOOK_PATH" --simulator "$SIM_LIMITED" --calls "$W2_CALLS" --timeout "$W2_TIMEOUT"
 cd - >/dev/null
 
 python3 "$PEERS/assemble.py" "$OUT" --postgres "PostgreSQL $POSTGRES_VERSION" --load "$LOAD_AT_START" \
-    --command "bench/peers/run.sh (PGQUEUER_JOBS=$PGQUEUER_JOBS PROCRASTINATE_JOBS=$PROCRASTINATE_JOBS W3_SAMPLES=$W3_SAMPLES W2_CALLS=$W2_CALLS)" \
+    --command "bench/peers/run.sh (PGQUEUER_JOBS=$PGQUEUER_JOBS PROCRASTINATE_JOBS=$PROCRASTINATE_JOBS W1_RUNS=$W1_RUNS W3_SAMPLES=$W3_SAMPLES W2_CALLS=$W2_CALLS)" \
     pgqueuer="$WORK/pgqueuer.json" procrastinate="$WORK/procrastinate.json" fast_bitrix24="$WORK/fast_bitrix24.json"
