@@ -47,10 +47,11 @@ def main() -> int:
     parser.add_argument("--simulator", required=True, help="its base URL, for /_sim/state and /_sim/reset")
     parser.add_argument("--calls", type=int, default=6000)
     parser.add_argument("--timeout", type=float, default=180, help="give the client at most this many seconds")
+    parser.add_argument("--request-pool-size", type=int, default=50, help="Bitrix(request_pool_size=…), 50 by default")
     args = parser.parse_args()
 
     items = [peercommon.notify_params(i, "fast-bitrix24") for i in range(args.calls)]
-    settings = {"respect_velocity_policy": True, "request_pool_size": 50, "requests_per_second": 2.0, "batch_size": 50}
+    settings = {"respect_velocity_policy": True, "request_pool_size": args.request_pool_size, "requests_per_second": 2.0, "batch_size": 50}
     bitrix = Bitrix(args.webhook, verbose=False, **settings)
     peercommon.simulator_reset(args.simulator)
 
