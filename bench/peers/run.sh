@@ -3,8 +3,9 @@
 # PgQueuer and procrastinate doing W1 (drain) and W3 (latency), fast_bitrix24 doing W2
 # (rate-limited portal). Writes one JSON report (default bench/results/peers.json).
 #
-#   bench/peers/run.sh [--out FILE]
+#   bench/peers/run.sh [--out FILE] [--ours OURS.json]
 #
+# With --ours (a report of `b24outbox bench --json`), bench/compare.py prints it beside the peers.
 # DATABASE_URL: a PostgreSQL where the databases bench_pgqueuer and bench_procrastinate may be
 # created and dropped (unset: a throw-away cluster). B24OUTBOX: the binary whose `simulate` runs
 # the portal (default .build/release/b24outbox, built when missing).
@@ -14,15 +15,19 @@
 set -euo pipefail
 
 OUT=
+OURS=
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT="$2"; shift 2 ;;
         --out=*) OUT="${1#--out=}"; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --ours) OURS="$2"; shift 2 ;;
+        --ours=*) OURS="${1#--ours=}"; shift ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
 [ -n "$OUT" ] && OUT=$(realpath -m "$OUT")
+[ -n "$OURS" ] && OURS=$(realpath -m "$OURS")
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/bench/results/peers.json}"
 source scripts/lib/postgres.sh
@@ -108,6 +113,7 @@ start_simulator() {  # NAME ARGS…: sets SIM_<NAME> to http://127.0.0.1:PORT
 start_simulator FREE --no-rate-limit --latency-ms 0
 start_simulator LIMITED --bucket 50 --drain 2 --latency-ms 20
 WEBHOOK_PATH=$(sed -n 's|.*webhook URL: *http://[^/]*\(/rest/[^ ]*\).*|\1|p' "$WORK/sim-FREE.log")
+[ -n "$WEBHOOK_PATH" ] || { echo "no webhook URL in the simulator's banner" >&2; exit 1; }
 
 # Each peer runs in its own process; its last stdout line is its JSON. A failure is recorded
 # as that peer's error and the others still run.
@@ -131,3 +137,7 @@ cd - >/dev/null
 python3 "$PEERS/assemble.py" "$OUT" --postgres "PostgreSQL $POSTGRES_VERSION" --load "$LOAD_AT_START" \
     --command "bench/peers/run.sh (PGQUEUER_JOBS=$PGQUEUER_JOBS PROCRASTINATE_JOBS=$PROCRASTINATE_JOBS W1_RUNS=$W1_RUNS W3_SAMPLES=$W3_SAMPLES W2_CALLS=$W2_CALLS)" \
     pgqueuer="$WORK/pgqueuer.json" procrastinate="$WORK/procrastinate.json" fast_bitrix24="$WORK/fast_bitrix24.json"
+if [ -n "$OURS" ]; then
+    echo
+    python3 bench/compare.py "$OURS" "$OUT"
+fi
