@@ -85,6 +85,7 @@ def main() -> None:
             print(f"  {name} {figure(peer, 'version')}: W1 {figure(peer, 'w1', 'jobs_per_second')} jobs/s"
                   f" ({figure(peer, 'w1', 'jobs')} jobs), W3 p50 {figure(peer, 'w3', 'p50_ms')} ms,"
                   f" p99 {figure(peer, 'w3', 'p99_ms')} ms, max {figure(peer, 'w3', 'max_ms')} ms"
+                  f" (recorded as done: p50 {figure(peer, 'w3', 'recorded', 'p50_ms')} ms)"
                   + (f"; error: {peer['error']}" if "error" in peer else ""))
     if "fast_bitrix24" in report:
         peer = report["fast_bitrix24"]

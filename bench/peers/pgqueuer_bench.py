@@ -10,7 +10,8 @@ job when it logs its completion). W1 runs --repeat times (default 3) and the fas
 reported, all runs listed: on a busy machine this favours the peer.
 W3: one job at a time into the idle worker; a sample is the time from just before `enqueue`
 until the job's HTTP call returned (the handler records it, same process, same clock). The
-next job is enqueued after the queue has recorded the previous one as done.
+next job is enqueued after the queue has recorded the previous one as done; the time until the
+poll (every 1 ms) sees that is reported too, as w3.recorded.
 
 Usage: pgqueuer_bench.py --dsn DSN --webhook URL --simulator http://HOST:PORT [options]
 """
@@ -129,7 +130,7 @@ async def latency(args, admin, queries, http) -> dict:
     qm, closer = await make_manager(args, http, on_done)
     worker = asyncio.create_task(qm.run(**run_options(args)))
     await asyncio.sleep(0.5)  # let the worker start listening
-    samples = []
+    samples, recorded = [], []
     for index in range(args.warmup + args.samples):
         params = peercommon.notify_params(index, "pgqueuer-w3")
         future = asyncio.get_running_loop().create_future()
@@ -137,15 +138,18 @@ async def latency(args, admin, queries, http) -> dict:
         enqueued = time.perf_counter()
         await queries.enqueue(ENTRYPOINT, json.dumps(params).encode())
         done = await asyncio.wait_for(future, timeout=30)
-        if index >= args.warmup:
-            samples.append((done - enqueued) * 1000)
         while await remaining_jobs(admin) > 0:  # the worker is idle again
             await asyncio.sleep(0.001)
+        if index >= args.warmup:
+            samples.append((done - enqueued) * 1000)
+            recorded.append((time.perf_counter() - enqueued) * 1000)
         await asyncio.sleep(args.pause)
     qm.shutdown.set()
     await worker
     await closer()
-    return peercommon.latency_summary(samples)
+    summary = peercommon.latency_summary(samples)
+    summary["recorded"] = peercommon.latency_summary(recorded)
+    return summary
 
 
 async def main_async(args) -> dict:

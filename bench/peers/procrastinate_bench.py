@@ -9,7 +9,8 @@ every task has returned and no job is left `todo` or `doing` in `procrastinate_j
 --repeat times (default 3) and the fastest run is reported, all runs listed.
 W3: one job at a time into the idle worker; a sample is the time from just before
 `defer_async` until the job's HTTP call returned (the task records it, same process, same
-clock). The next job is deferred after procrastinate has recorded the previous one as done.
+clock). The next job is deferred after procrastinate has recorded the previous one as done; the
+time until the poll (every 1 ms) sees that is reported too, as w3.recorded.
 
 Usage: procrastinate_bench.py --dsn DSN --webhook URL --simulator http://HOST:PORT [options]
 """
@@ -138,7 +139,7 @@ async def latency(bench, admin) -> dict:
     bench.on_done = on_done
     worker = bench.worker()
     await asyncio.sleep(0.5)  # let the worker start listening
-    samples = []
+    samples, recorded = [], []
     for index in range(args.warmup + args.samples):
         params = peercommon.notify_params(index, "procrastinate-w3")
         future = asyncio.get_running_loop().create_future()
@@ -146,13 +147,16 @@ async def latency(bench, admin) -> dict:
         enqueued = time.perf_counter()
         await bench.notify.defer_async(**params)
         done = await asyncio.wait_for(future, timeout=30)
-        if index >= args.warmup:
-            samples.append((done - enqueued) * 1000)
         while await unfinished(admin) > 0:  # the worker is idle again
             await asyncio.sleep(0.001)
+        if index >= args.warmup:
+            samples.append((done - enqueued) * 1000)
+            recorded.append((time.perf_counter() - enqueued) * 1000)
         await asyncio.sleep(args.pause)
     await stop(worker)
-    return peercommon.latency_summary(samples)
+    summary = peercommon.latency_summary(samples)
+    summary["recorded"] = peercommon.latency_summary(recorded)
+    return summary
 
 
 async def main_async(args) -> dict:
