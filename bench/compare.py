@@ -173,6 +173,9 @@ def main() -> int:
     for key, title in PEERS:
         if isinstance(peers.get(key), dict) and peers[key].get("error"):
             print(f"{title} failed: {peers[key]['error']}")
+    baseline = get(peers, "baseline", "w1_http_only", "calls_per_second")
+    if baseline is not None:
+        print(f"the same HTTP calls from Python with no queue: {number(baseline)}/s (the ceiling of the queues' W1 here)")
     w2_error = peers.get("fast_bitrix24", {}).get("w2", {}).get("error") if isinstance(peers.get("fast_bitrix24"), dict) else None
     if w2_error:
         print(f"fast_bitrix24 W2 stopped with: {w2_error}")

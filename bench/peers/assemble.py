@@ -79,6 +79,9 @@ def main() -> None:
         file.write("\n")
 
     print(f"peers on {report['machine']['cpus']} CPUs ({report['machine']['model']}), {args.postgres}")
+    if "baseline" in report:
+        print(f"  no queue, {figure(report['baseline'], 'http_client')}: {figure(report['baseline'], 'w1_http_only', 'calls_per_second')}"
+              f" calls/s at concurrency {figure(report['baseline'], 'w1_http_only', 'concurrency')}")
     for name in ("pgqueuer", "procrastinate"):
         if name in report:
             peer = report[name]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The peers of b24outbox on the same simulator and the same PostgreSQL as `b24outbox bench`:
 # PgQueuer and procrastinate doing W1 (drain) and W3 (latency), fast_bitrix24 doing W2
-# (rate-limited portal). Writes one JSON report (default bench/results/peers.json).
+# (rate-limited portal); and, as the ceiling of the queues' W1, the same calls with no queue.
+# Writes one JSON report (default bench/results/peers.json).
 #
 #   bench/peers/run.sh [--out FILE] [--ours OURS.json]
 #
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
         --out=*) OUT="${1#--out=}"; shift ;;
         --ours) OURS="$2"; shift 2 ;;
         --ours=*) OURS="${1#--ours=}"; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
@@ -124,6 +125,8 @@ run_peer() {  # NAME SECONDS COMMAND…
         || { echo "$name failed (exit $?); its last lines:" >&2; tail -n 5 "$WORK/$name.err" >&2; tail -n 3 "$WORK/$name.err" >>"$WORK/$name.json"; }
 }
 cd "$PEERS"
+run_peer baseline 300 .venv-pgqueuer/bin/python http_baseline.py \
+    --webhook "$SIM_FREE$WEBHOOK_PATH" --simulator "$SIM_FREE" --calls "$PGQUEUER_JOBS"
 run_peer pgqueuer 900 .venv-pgqueuer/bin/python pgqueuer_bench.py \
     --dsn "$(database_url bench_pgqueuer)" --webhook "$SIM_FREE$WEBHOOK_PATH" --simulator "$SIM_FREE" \
     --jobs "$PGQUEUER_JOBS" --repeat "$W1_RUNS" --samples "$W3_SAMPLES" $PGQUEUER_ARGS
@@ -136,7 +139,7 @@ cd - >/dev/null
 
 python3 "$PEERS/assemble.py" "$OUT" --postgres "PostgreSQL $POSTGRES_VERSION" --load "$LOAD_AT_START" \
     --command "bench/peers/run.sh (PGQUEUER_JOBS=$PGQUEUER_JOBS PROCRASTINATE_JOBS=$PROCRASTINATE_JOBS W1_RUNS=$W1_RUNS W3_SAMPLES=$W3_SAMPLES W2_CALLS=$W2_CALLS)" \
-    pgqueuer="$WORK/pgqueuer.json" procrastinate="$WORK/procrastinate.json" fast_bitrix24="$WORK/fast_bitrix24.json"
+    baseline="$WORK/baseline.json" pgqueuer="$WORK/pgqueuer.json" procrastinate="$WORK/procrastinate.json" fast_bitrix24="$WORK/fast_bitrix24.json"
 if [ -n "$OURS" ]; then
     echo
     python3 bench/compare.py "$OURS" "$OUT"
