@@ -10,7 +10,7 @@
 # DATABASE_URL: a PostgreSQL where the databases bench_pgqueuer and bench_procrastinate may be
 # created and dropped (unset: a throw-away cluster). B24OUTBOX: the binary whose `simulate` runs
 # the portal (default .build/release/b24outbox, built when missing).
-# Sizes: PGQUEUER_JOBS (10000), PROCRASTINATE_JOBS (2000), W1_RUNS (3: each queue drains that
+# Sizes: PGQUEUER_JOBS (10000), PROCRASTINATE_JOBS (2000), W1_RUNS (5: each queue drains that
 # many times and its fastest run counts), W3_SAMPLES (200), W2_CALLS (6000), W2_TIMEOUT (180 s).
 # Settings: PGQUEUER_ARGS, PROCRASTINATE_ARGS (options of the peer scripts, see their --help).
 set -euo pipefail
@@ -38,7 +38,7 @@ PROCRASTINATE_JOBS="${PROCRASTINATE_JOBS:-2000}"
 W3_SAMPLES="${W3_SAMPLES:-200}"
 W2_CALLS="${W2_CALLS:-6000}"
 W2_TIMEOUT="${W2_TIMEOUT:-180}"
-W1_RUNS="${W1_RUNS:-3}"
+W1_RUNS="${W1_RUNS:-5}"
 # The best settings found on a 2-core machine (bench/peers/README.md says what was tried).
 PGQUEUER_ARGS="${PGQUEUER_ARGS:---batch-size 50}"
 PROCRASTINATE_ARGS="${PROCRASTINATE_ARGS:---concurrency 20 --pool-size 25}"
