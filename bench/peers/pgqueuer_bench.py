@@ -67,12 +67,15 @@ def run_options(args) -> dict:
 async def drain(args, admin, queries, http) -> dict:
     """W1: enqueue N, then time the worker until all are done."""
     await queries.clear_queue()
+    await queries.clear_queue_log()
+    await queries.clear_statistics_log()
     for start in range(0, args.jobs, 5000):
         chunk = range(start, min(args.jobs, start + 5000))
         await queries.enqueue(
             [ENTRYPOINT] * len(chunk),
             [json.dumps(peercommon.notify_params(i, "pgqueuer")).encode() for i in chunk],
             [0] * len(chunk))
+    await admin.execute("VACUUM ANALYZE pgqueuer, pgqueuer_log, pgqueuer_statistics")  # each run starts clean
     peercommon.simulator_reset(args.simulator)
 
     finished = asyncio.Event()

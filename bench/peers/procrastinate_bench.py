@@ -83,6 +83,7 @@ async def drain(bench, admin) -> dict:
     for start in range(0, args.jobs, 1000):
         chunk = range(start, min(args.jobs, start + 1000))
         await bench.notify.batch_defer_async(*(peercommon.notify_params(i, "procrastinate") for i in chunk))
+    await admin.execute("VACUUM ANALYZE procrastinate_jobs, procrastinate_events")  # each run starts clean
     peercommon.simulator_reset(args.simulator)
 
     finished = asyncio.Event()
