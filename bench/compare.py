@@ -175,7 +175,7 @@ def main() -> int:
             print(f"{title} failed: {peers[key]['error']}")
     baseline = get(peers, "baseline", "w1_http_only", "calls_per_second")
     if baseline is not None:
-        print(f"the same HTTP calls from Python with no queue: {number(baseline)}/s (the ceiling of the queues' W1 here)")
+        print(f"the same HTTP calls from Python with no queue: {number(baseline)}/s (about the ceiling of a one-process Python worker here)")
     w2_error = peers.get("fast_bitrix24", {}).get("w2", {}).get("error") if isinstance(peers.get("fast_bitrix24"), dict) else None
     if w2_error:
         print(f"fast_bitrix24 W2 stopped with: {w2_error}")

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""The ceiling of the peers' W1: the same notification calls with no queue at all.
+"""About the ceiling of the queues' W1: the same notification calls with no queue at all.
 
 N `im.notify.personal.add` calls through one aiohttp session (`peercommon.call_notify`, as the
-queues' jobs make them), C at a time, against the simulator, once for each C of --concurrency;
-the fastest is reported first. A queue's W1 cannot
-beat this figure on the same machine, so it shows how much of a peer's time is its queue and
-how much the Python HTTP call. Prints one JSON object on stdout.
+queues' jobs make them), C at a time, against the simulator, once for each C of --concurrency.
+The fastest run is reported as w1_http_only, every run under runs. A one-process Python worker
+making these calls does not get much past this figure on the same machine, so it shows how
+much of a peer's time is its queue and how much the HTTP call. Prints one JSON object on stdout.
 
 Usage: http_baseline.py --webhook URL --simulator http://HOST:PORT [--calls 10000] [--concurrency 10,50]
 """
