@@ -70,7 +70,7 @@ private struct JSONScanner {
         }
     }
 
-    /// A string token, unescaped by the JSON decoder itself.
+    /// A string token, unescaped by the JSON parser itself.
     private mutating func readString() -> String? {
         skipSpace()
         guard peek == UInt8(ascii: "\"") else { return nil }
@@ -79,7 +79,7 @@ private struct JSONScanner {
         while let b = peek, b != UInt8(ascii: "\"") { index += b == UInt8(ascii: "\\") ? 2 : 1 }
         guard index < bytes.count else { return nil }
         index += 1
-        return try? JSONDecoder().decode(String.self, from: Data(bytes[start..<index]))
+        return (try? JSONValue(jsonData: bytes[start..<index]))?.stringValue
     }
 
     private mutating func skipValue() -> Bool {

@@ -15,7 +15,7 @@ public struct IntentStore: Sendable {
     /// Claims up to `limit` due intents of one portal (the one with the oldest due intent),
     /// skipping rows other workers hold, under a lease of `lease`.
     public func claim(limit: Int, lease: Duration, on db: Connection) throws -> [ClaimedIntent] {
-        let rows = try db.query("""
+        let rows = try db.queryPrepared("""
             WITH head AS (
                 SELECT portal_id FROM outbox.intents
                  WHERE status = 'pending' AND next_attempt_at <= now()
@@ -80,7 +80,7 @@ public struct IntentStore: Sendable {
             let data = row.data.merging(["worker": .string(owner), "attempt": .int(Int64(intent.attempt))])
             details.append(JSONB(data.jsonString))
         }
-        let rows = try db.query("""
+        let rows = try db.queryPrepared("""
             WITH input AS (
                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[],
                                      $5::bigint[], $6::int[], $7::jsonb[])

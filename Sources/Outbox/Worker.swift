@@ -34,13 +34,15 @@ struct Worker {
                 try IntentStore.reapExpiredLeases(on: db)
                 lastReap = .now
             }
-            let claimed = try store.claim(limit: configuration.batchSize, lease: configuration.lease, on: db)
+            let claimed = try store.claim(limit: configuration.claimSize, lease: configuration.lease, on: db)
             if claimed.isEmpty {
                 if configuration.untilIdle, try isIdle(db) { return true }
                 pool.wake.wait(timeout: configuration.idlePoll)
                 continue
             }
             try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
+            // A batch job ends when the last claim is recorded: idle peers look again at once.
+            if configuration.untilIdle { pool.wake.signal() }
         }
         return true
     }
@@ -65,24 +67,30 @@ struct Worker {
         var pending = try releasePausedMethods(claimed, portalID: portalID, portal: portal, on: db)
         var commands = DeliveryPlan.firstCommands(for: pending)
         var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
-        // A chat lookup that finds nothing leads to a second call that creates it.
-        while !pending.isEmpty {
-            guard try takeRateSlot(portalID: portalID, portal: portal, before: deadline, on: db) else {
-                let at = Date().addingTimeInterval(1)
-                outcomes += pending.map { ($0, .released(at: at, reason: pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease")) }
-                break
-            }
-            let (answers, exchange) = send(commands, with: client)
+        // A chat lookup that finds nothing leads to a second round that creates it.
+        rounds: while !pending.isEmpty {
             var next: [ClaimedIntent] = []
-            for (intent, command) in zip(pending, commands) {
-                let (step, signal) = DeliveryPlan.step(
-                    for: intent, command: command, outcome: answers[command.key] ?? .notExecuted,
-                    exchange: exchange, retry: configuration.retry)
-                switch step {
-                case .finished(let outcome): outcomes.append((intent, outcome))
-                case .createChat: next.append(intent)
+            // One `batch` call per `batchSize` commands, each after its own rate-limit slot.
+            for start in stride(from: 0, to: pending.count, by: configuration.batchSize) {
+                let end = min(start + configuration.batchSize, pending.count)
+                guard try takeRateSlot(portalID: portalID, portal: portal, before: deadline, on: db) else {
+                    let at = Date().addingTimeInterval(1)
+                    let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"
+                    outcomes += (pending[start...] + next).map { ($0, .released(at: at, reason: reason)) }
+                    break rounds
                 }
-                if let signal { try record(signal, portalID: portalID, on: db) }
+                let chunk = Array(commands[start..<end])
+                let (answers, exchange) = send(chunk, with: client)
+                for (intent, command) in zip(pending[start..<end], chunk) {
+                    let (step, signal) = DeliveryPlan.step(
+                        for: intent, command: command, outcome: answers[command.key] ?? .notExecuted,
+                        exchange: exchange, retry: configuration.retry)
+                    switch step {
+                    case .finished(let outcome): outcomes.append((intent, outcome))
+                    case .createChat: next.append(intent)
+                    }
+                    if let signal { try record(signal, portalID: portalID, on: db) }
+                }
             }
             pending = next
             commands = next.map(DeliveryPlan.sendCommand(for:))
@@ -141,7 +149,7 @@ struct Worker {
         portalID: Int64, portal: String, before deadline: ContinuousClock.Instant, on db: Connection
     ) throws -> Bool {
         while !pool.isStopping {
-            let wait: Double = try db.query("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
+            let wait: Double = try db.queryPrepared("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
             if wait <= 0 { return true }
             let pause = Duration.milliseconds(Int64((wait * 1000).rounded(.up)))
             // The call after the wait must also finish inside the lease.
@@ -158,7 +166,7 @@ struct Worker {
     private func releasePausedMethods(
         _ claimed: [ClaimedIntent], portalID: Int64, portal: String, on db: Connection
     ) throws -> [ClaimedIntent] {
-        let pauses = try db.query(
+        let pauses = try db.queryPrepared(
             "SELECT method, paused_until FROM outbox.method_pauses WHERE portal_id = $1 AND paused_until > now()", [portalID])
         guard !pauses.isEmpty else { return claimed }
         var until: [String: Date] = [:]
@@ -180,3 +188,4 @@ struct Worker {
         }
     }
 }
+

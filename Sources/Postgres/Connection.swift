@@ -10,6 +10,8 @@ public final class Connection {
     let handle: OpaquePointer
     private var closed = false
     var savepointDepth = 0
+    /// Statements prepared on this connection, by SQL text (see `queryPrepared`).
+    var preparedStatements: [String: String] = [:]
 
     /// Connects with a conninfo string (`host=… dbname=…`) or a URI (`postgres://user@host/db`).
     /// An empty string uses libpq's defaults and environment (`PGHOST`, `PGPORT`, `PGUSER`, …).
@@ -87,7 +89,7 @@ public final class Connection {
     }
 
     /// Hands libpq C strings that stay alive for the whole call and are freed after it.
-    private func withParameters<R>(
+    func withParameters<R>(
         _ parameters: [any PostgresEncodable],
         _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?) -> R
     ) throws -> R {
