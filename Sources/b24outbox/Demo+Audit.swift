@@ -42,17 +42,23 @@ extension Demo {
         }
     }
 
-    /// The timeline of an intent that failed at least once and was then delivered.
+    /// The timeline of an intent that failed at least once and was then delivered: a chat whose
+    /// lost answer the lookup found when there is one, else the one that failed most often.
     func showRetriedIntent(_ services: DemoServices, stage: Int) async throws {
-        let failures = try await entries(services, type: LogType.deliveryFailed)
-        let retried = Set(failures.compactMap(\.intentID))
-        let delivered = try await entries(services, type: LogType.deliverySucceeded).filter { retried.contains($0.intentID ?? 0) }
+        var failures: [Int64: Int] = [:]
+        for entry in try await entries(services, type: LogType.deliveryFailed) { failures[entry.intentID ?? 0, default: 0] += 1 }
+        let delivered = try await entries(services, type: LogType.deliverySucceeded).filter { failures[$0.intentID ?? 0] != nil }
+        let found = delivered.first { $0.data["found_existing_chat"]?.boolValue == true }
         report.stage(stage, "An intent that needed retries")
-        guard let id = delivered.first?.intentID else {
+        guard let pick = found ?? delivered.max(by: { failures[$0.intentID ?? 0]! < failures[$1.intentID ?? 0]! }),
+              let id = pick.intentID else {
             return report.say("No intent needed a retry this time (faults are random; --fault-rate raises them).")
         }
-        report.say("\(retried.count) intents failed at least once and were retried. The audit timeline of intent \(id) (b24outbox log --intent \(id)):")
+        report.say("\(failures.count) intents failed at least once and were retried. The audit timeline of intent \(id) (b24outbox log --intent \(id)):")
         report.timeline(try await entries(services, intent: id))
+        report.say(found != nil
+            ? "An attempt created the chat but its answer was lost; the retry looked it up (im.chat.get by ENTITY_TYPE/ENTITY_ID) and found it instead of creating a second one."
+            : "Every attempt carries the same TAG: had a failed attempt reached the portal, the retry replaces that notification instead of adding a second one.")
     }
 
     /// Lists the dead intents with the code Bitrix24 answered; returns (intent, user) of each.

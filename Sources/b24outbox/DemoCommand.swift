@@ -24,7 +24,8 @@ struct DemoCommand: AsyncParsableCommand {
     var unknownUsers = 5
     @Option(name: .customLong("fault-rate"), help: "Share of Bitrix24 requests that fail, spread over every kind of fault.")
     var faultRate = 0.15
-    @Option(help: "Seed of the simulator's faults.") var seed: UInt64 = 1
+    // 8 draws every kind of fault within the default mix's few dozen requests.
+    @Option(help: "Seed of the simulator's faults.") var seed: UInt64 = 8
     @Option(help: "Worker threads.") var workers = 4
     @Option(help: "Give up when delivery takes longer than this many seconds.") var timeout = 90
 
