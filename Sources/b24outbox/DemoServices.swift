@@ -110,7 +110,9 @@ struct DemoServices: Sendable {
                 throw CLIError("serve could not start: \(error)")
             }
             guard let serverPort else {
+                // Interrupted while starting: the pool stops before its clients go.
                 running.cancel()
+                _ = await running.result
                 try? clients.shutdown()
                 throw CancellationError()
             }

@@ -36,7 +36,7 @@ struct DemoCommandTests {
         #expect(try count(db, "SELECT count(*) FROM outbox.log WHERE type = 'bitrix.event'") == 20, "the forged event is not stored")
 
         for expected in [
-            "portal \(name)", "[5/11] Delivery", "needed retries", "RESULT_FALSE", "intent.replayed",
+            "portal \(name)", "[5/11] Delivery", "failed at least once and were retried", "RESULT_FALSE", "intent.replayed",
             "b24outbox verify: ok: 1,020 intents", "996 delivered notification intents and 20 chats", "Done in",
         ] {
             #expect(output.stdout.contains(expected), "the output shows \(expected)")
