@@ -13,12 +13,14 @@ public struct IntentStore: Sendable {
     }
 
     /// Claims up to `limit` due intents of one portal (the one with the oldest due intent),
-    /// skipping rows other workers hold, under a lease of `lease`.
-    public func claim(limit: Int, lease: Duration, on db: Connection) throws -> [ClaimedIntent] {
+    /// skipping rows other workers hold, under a lease of `lease`. With `portals`, only intents
+    /// of those portal ids are considered.
+    public func claim(limit: Int, lease: Duration, portals: [Int64]? = nil, on db: Connection) throws -> [ClaimedIntent] {
         let rows = try db.queryPrepared("""
             WITH head AS (
                 SELECT portal_id FROM outbox.intents
                  WHERE status = 'pending' AND next_attempt_at <= now()
+                   AND ($4::bigint[] IS NULL OR portal_id = ANY($4))
                    AND NOT EXISTS (SELECT 1 FROM outbox.portal_rate r
                                     WHERE r.portal_id = intents.portal_id AND r.paused_until > now())
                  ORDER BY next_attempt_at, id
@@ -48,7 +50,7 @@ public struct IntentStore: Sendable {
             SELECT id, portal_id, kind, payload::text, idempotency_key, attempts,
                    extract(epoch FROM lease_expires_at)::float8, extract(epoch FROM created_at)::float8
               FROM claimed ORDER BY id
-            """, [limit, owner, lease.inSeconds])
+            """, [limit, owner, lease.inSeconds, portals])
         return try rows.map { row in
             ClaimedIntent(
                 id: try row.decode(0), portalID: try row.decode(1),

@@ -20,20 +20,28 @@ public struct Stats: Sendable, Codable {
     public var failedLastMinute: Int
     public var deadByError: [DeadReason]
 
-    public static func read(on db: Connection) throws -> Stats {
+    /// The numbers of every portal, or of the one named `portal`.
+    public static func read(portal: String? = nil, on db: Connection) throws -> Stats {
         let counts = try db.query("""
             SELECT p.name, i.status, count(*) FROM outbox.intents i JOIN outbox.portals p ON p.id = i.portal_id
+             WHERE ($1::text IS NULL OR p.name = $1)
              GROUP BY 1, 2 ORDER BY 1, 2
-            """).map { Count(portal: try $0.decode(0), status: try $0.decode(1), count: try $0.decode(2)) }
+            """, [portal]).map { Count(portal: try $0.decode(0), status: try $0.decode(1), count: try $0.decode(2)) }
         let summary = try db.query("""
-            SELECT extract(epoch FROM now() - (SELECT min(created_at) FROM outbox.intents WHERE status = 'pending'))::float8,
-                   (SELECT count(*) FROM outbox.log WHERE type = 'delivery.succeeded' AND recorded_at > now() - interval '1 minute'),
-                   (SELECT count(*) FROM outbox.log WHERE type = 'delivery.failed' AND recorded_at > now() - interval '1 minute')
-            """).first!
+            WITH chosen AS (SELECT id FROM outbox.portals WHERE $1::text IS NULL OR name = $1)
+            SELECT extract(epoch FROM now() - (SELECT min(created_at) FROM outbox.intents
+                                                WHERE status = 'pending' AND portal_id IN (SELECT id FROM chosen)))::float8,
+                   (SELECT count(*) FROM outbox.log WHERE type = 'delivery.succeeded' AND recorded_at > now() - interval '1 minute'
+                       AND portal_id IN (SELECT id FROM chosen)),
+                   (SELECT count(*) FROM outbox.log WHERE type = 'delivery.failed' AND recorded_at > now() - interval '1 minute'
+                       AND portal_id IN (SELECT id FROM chosen))
+            """, [portal]).first!
         let dead = try db.query("""
-            SELECT coalesce(last_error->>'error', 'unknown'), count(*) FROM outbox.intents
-             WHERE status = 'dead' GROUP BY 1 ORDER BY 2 DESC, 1
-            """).map { DeadReason(error: try $0.decode(0), count: try $0.decode(1)) }
+            SELECT coalesce(i.last_error->>'error', 'unknown'), count(*) FROM outbox.intents i
+              JOIN outbox.portals p ON p.id = i.portal_id
+             WHERE i.status = 'dead' AND ($1::text IS NULL OR p.name = $1)
+             GROUP BY 1 ORDER BY 2 DESC, 1
+            """, [portal]).map { DeadReason(error: try $0.decode(0), count: try $0.decode(1)) }
         return Stats(
             intents: counts, oldestPendingAgeSeconds: try summary.decode(0), deliveredLastMinute: try summary.decode(1),
             failedLastMinute: try summary.decode(2), deadByError: dead)

@@ -34,7 +34,8 @@ struct Worker {
                 try IntentStore.reapExpiredLeases(on: db)
                 lastReap = .now
             }
-            let claimed = try store.claim(limit: configuration.claimSize, lease: configuration.lease, on: db)
+            let claimed = try store.claim(
+                limit: configuration.claimSize, lease: configuration.lease, portals: configuration.portals, on: db)
             if claimed.isEmpty {
                 if configuration.untilIdle, try isIdle(db) { return true }
                 pool.wake.wait(timeout: configuration.idlePoll)
@@ -47,10 +48,12 @@ struct Worker {
         return true
     }
 
-    /// Nothing left that could still be delivered.
+    /// Nothing left that could still be delivered (of the pool's portals, when it has a list).
     private func isIdle(_ db: Connection) throws -> Bool {
-        try db.query("SELECT NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status IN ('pending', 'claimed'))")
-            .first!.decode(0)
+        try db.query("""
+            SELECT NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status IN ('pending', 'claimed')
+                                  AND ($1::bigint[] IS NULL OR portal_id = ANY($1)))
+            """, [configuration.portals]).first!.decode(0)
     }
 
     /// Sends one claim (one portal) and records every intent's outcome.

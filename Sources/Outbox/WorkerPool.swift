@@ -25,6 +25,8 @@ public final class WorkerPool: Sendable {
         public var retry = RetryPolicy()
         /// Exit once nothing is pending or claimed (for batch jobs and tests).
         public var untilIdle = false
+        /// Deliver only the intents of these portal ids; nil (the default): every portal's.
+        public var portals: [Int64]? = nil
         /// Name written to the log as the lease owner, suffixed with the worker number.
         public var name = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         /// Where delivery counts, latencies and rate-limit waits go.

@@ -90,21 +90,27 @@ func parseTime(_ text: String, option: String) throws -> Date {
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats", abstract: "Intents by status and portal, queue age, recent deliveries, dead intents by error.")
+    @Option(help: "Only this portal.") var portal: String?
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
-        let stats = try Stats.read(on: try database.connect())
+        let stats = try Stats.read(portal: portal, on: try database.connect())
         if json { return try printJSON(stats) }
-        print("intents:")
-        if stats.intents.isEmpty { print("  none") }
-        for c in stats.intents { print("  \(c.portal)\t\(c.status)\t\(c.count)") }
-        print("oldest pending: \(stats.oldestPendingAgeSeconds.map { String(format: "%.1f s", $0) } ?? "none")")
-        print("last minute: \(stats.deliveredLastMinute) delivered, \(stats.failedLastMinute) failed attempts")
+        Self.lines(stats).forEach { print($0) }
+    }
+
+    static func lines(_ stats: Stats) -> [String] {
+        var lines = ["intents:"]
+        if stats.intents.isEmpty { lines.append("  none") }
+        for c in stats.intents { lines.append("  \(c.portal)\t\(c.status)\t\(c.count)") }
+        lines.append("oldest pending: \(stats.oldestPendingAgeSeconds.map { String(format: "%.1f s", $0) } ?? "none")")
+        lines.append("last minute: \(stats.deliveredLastMinute) delivered, \(stats.failedLastMinute) failed attempts")
         if !stats.deadByError.isEmpty {
-            print("dead by error:")
-            for d in stats.deadByError { print("  \(d.error)\t\(d.count)") }
+            lines.append("dead by error:")
+            for d in stats.deadByError { lines.append("  \(d.error)\t\(d.count)") }
         }
+        return lines
     }
 }
 

@@ -9,7 +9,7 @@ struct B24Outbox: AsyncParsableCommand {
             MigrateCommand.self, PortalCommand.self, EnqueueCommand.self, CancelCommand.self, WorkerCommand.self,
             ServeCommand.self, RunCommand.self, EventsCommand.self,
             ReplayCommand.self, LogCommand.self, StatsCommand.self, VerifyCommand.self, SimulateCommand.self,
-            BenchCommand.self,
+            DemoCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try database.requireCurrentSchema()
         let logger = Logger(label: "b24outbox.serve")
-        let runtime = ServerRuntime(database: database, server: server, logger: logger)
+        let runtime = ServerRuntime(conninfo: database.conninfo, server: server, logger: logger)
         defer { runtime.shutdown() }
         try await ServiceGroup(configuration: .init(
             services: [
@@ -48,7 +48,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try database.requireCurrentSchema()
         let logger = Logger(label: "b24outbox.run")
-        let runtime = ServerRuntime(database: database, server: server, logger: logger)
+        let runtime = ServerRuntime(conninfo: database.conninfo, server: server, logger: logger)
         defer { runtime.shutdown() }
         let (pool, clients) = worker.makePool(conninfo: database.conninfo, logger: logger, metrics: runtime.metrics)
         defer { try? clients.shutdown() }
@@ -70,35 +70,40 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
-/// The parts `serve` and `run` share: metrics exported through Prometheus, and database threads.
+/// The parts `serve`, `run` and `demo` share: metrics exported through Prometheus, and database threads.
 struct ServerRuntime {
     let database: DatabaseExecutor
     let registry = PrometheusCollectorRegistry()
     let metrics: OutboxMetrics
-    let server: ServerOptions
+    let configuration: OutboxServer.Configuration
     let logger: Logger
 
-    init(database: DatabaseOptions, server: ServerOptions, logger: Logger) {
+    init(conninfo: String, configuration: OutboxServer.Configuration, databaseConnections: Int, logger: Logger) {
         let factory = PrometheusMetricsFactory(registry: registry)
         // Once per process: libraries recording through swift-metrics land in the same registry.
         MetricsSystem.bootstrap(factory)
         self.metrics = OutboxMetrics(factory: factory)
-        var configuration = DatabaseExecutor.Configuration()
-        configuration.threads = server.databaseConnections
-        self.database = DatabaseExecutor(conninfo: database.conninfo, configuration: configuration)
-        self.server = server
+        var executor = DatabaseExecutor.Configuration()
+        executor.threads = databaseConnections
+        self.database = DatabaseExecutor(conninfo: conninfo, configuration: executor)
+        self.configuration = configuration
         self.logger = logger
     }
 
-    func application() -> some Service {
+    init(conninfo: String, server: ServerOptions, logger: Logger) {
         var configuration = OutboxServer.Configuration()
         configuration.host = server.host
         configuration.port = server.port
+        self.init(conninfo: conninfo, configuration: configuration, databaseConnections: server.databaseConnections, logger: logger)
+    }
+
+    /// - Parameter onServerRunning: called with the port once the server accepts connections.
+    func application(onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some Service {
         let logger = logger
         return OutboxServer.application(
             configuration,
             context: .init(database: database, metrics: metrics, registry: registry, logger: logger),
-            onServerRunning: { port in logger.notice("listening", metadata: ["port": "\(port)"]) })
+            onServerRunning: onServerRunning ?? { port in logger.notice("listening", metadata: ["port": "\(port)"]) })
     }
 
     func shutdown() {

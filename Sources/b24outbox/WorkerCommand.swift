@@ -49,10 +49,6 @@ struct WorkerOptions: ParsableArguments {
 
     /// The pool and the portal clients it calls through (shut those down after the pool stops).
     func makePool(conninfo: String, logger: Logger, metrics: OutboxMetrics = OutboxMetrics()) -> (WorkerPool, PortalClients) {
-        var clientConfiguration = Bitrix24Client.Configuration()
-        clientConfiguration.requestTimeout = .seconds(requestTimeout)
-        clientConfiguration.maxConnectionsPerHost = max(16, concurrency)
-        let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger)
         var configuration = WorkerPool.Configuration()
         configuration.concurrency = concurrency
         configuration.batchSize = batch
@@ -60,8 +56,19 @@ struct WorkerOptions: ParsableArguments {
         configuration.retry = RetryPolicy(cap: .seconds(maxBackoff), maxAttempts: maxAttempts)
         configuration.untilIdle = untilIdle
         configuration.metrics = metrics
-        return (WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger), clients)
+        return makeWorkerPool(conninfo: conninfo, configuration: configuration, requestTimeout: .seconds(requestTimeout), logger: logger)
     }
+}
+
+/// A worker pool and the portal clients it calls through, with an HTTP deadline per call.
+func makeWorkerPool(
+    conninfo: String, configuration: WorkerPool.Configuration, requestTimeout: Duration, logger: Logger
+) -> (WorkerPool, PortalClients) {
+    var clientConfiguration = Bitrix24Client.Configuration()
+    clientConfiguration.requestTimeout = requestTimeout
+    clientConfiguration.maxConnectionsPerHost = max(16, configuration.concurrency)
+    let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger)
+    return (WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger), clients)
 }
 
 struct VerifyCommand: ParsableCommand {

@@ -46,6 +46,18 @@ struct IntentStoreTests {
         #expect(try Verifier().verify(on: db).isConsistent)
     }
 
+    @Test func aClaimLimitedToSomePortalsLeavesTheOthersAlone() throws {
+        _ = try enqueue(3, portal: "alpha")
+        _ = try enqueue(2, portal: "beta")
+        let beta: Int64 = try db.query("SELECT id FROM outbox.portals WHERE name = 'beta'").first!.decode(0)
+        let store = IntentStore(owner: "w1")
+        let claimed = try store.claim(limit: 50, lease: .seconds(60), portals: [beta], on: db)
+        #expect(claimed.count == 2 && claimed.allSatisfy { $0.portalID == beta })
+        #expect(try store.claim(limit: 50, lease: .seconds(60), portals: [beta], on: db).isEmpty)
+        #expect(try Stats.read(portal: "alpha", on: db).intents.map { "\($0.portal) \($0.status) \($0.count)" } == ["alpha pending 3"])
+        #expect(try Stats.read(portal: "beta", on: db).intents.map { "\($0.portal) \($0.status) \($0.count)" } == ["beta claimed 2"])
+    }
+
     @Test func concurrentClaimersNeverShareAnIntent() async throws {
         _ = try enqueue(400)
         let conninfo = scratch.conninfo

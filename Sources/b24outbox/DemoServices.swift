@@ -1,0 +1,137 @@
+import Bitrix24
+import Bitrix24Simulator
+import Foundation
+import Logging
+import Outbox
+import OutboxServer
+import Postgres
+import ServiceLifecycle
+
+/// What the demo runs in its own process: a simulated portal, `serve` and a worker pool,
+/// wired exactly as `simulate` and `run` wire them.
+struct DemoServices: Sendable {
+    struct Settings: Sendable {
+        var portalName: String
+        var workers = 4
+        var faultRate = 0.15
+        var seed: UInt64 = 8
+        /// Deadline of one Bitrix24 call; a lease is twice as long (as `worker` requires).
+        var requestTimeout: Duration = .seconds(3)
+        /// Short backoff so the demo ends in seconds; production's default caps at 300 s.
+        var retry = RetryPolicy(base: .milliseconds(500), cap: .seconds(2), maxAttempts: 10)
+    }
+
+    let settings: Settings
+    let simulator: Simulator
+    let runtime: ServerRuntime
+    let portal: Portal
+    let pool: WorkerPool
+    let clients: PortalClients
+    let serverPort: Int
+    private let group: ServiceGroup
+    private let running: Task<Void, any Error>
+
+    var database: DatabaseExecutor { runtime.database }
+    var eventsURL: URL { URL(string: "http://127.0.0.1:\(serverPort)/bitrix24/events")! }
+
+    /// A portal with Bitrix24's standard rate limit, `faultRate` of its requests failing in every
+    /// way the simulator knows, and secrets drawn for this run only.
+    static func simulatorConfiguration(_ settings: Settings) -> Simulator.Configuration {
+        var c = Simulator.Configuration()
+        c.users = UserSet(DemoMix.knownUsers)
+        c.rateLimit = .init(capacity: 50, drainPerSecond: 2)
+        // About what a cloud portal takes for a batch of notifications.
+        c.latency = .milliseconds(300)
+        let rate = settings.faultRate
+        c.faults.failBefore = rate * 0.3
+        c.faults.failAfter = rate * 0.2
+        c.faults.dropAfter = rate * 0.15
+        c.faults.html502 = rate * 0.2
+        c.faults.slow = rate * 0.15
+        c.faults.slowDelay = settings.requestTimeout + .seconds(1)
+        c.faults.seed = settings.seed
+        c.webhookCode = String(OutgoingDialogFinish.randomToken().prefix(16))
+        c.applicationToken = String(OutgoingDialogFinish.randomToken().prefix(32))
+        c.memberID = String(OutgoingDialogFinish.randomToken().prefix(32))
+        c.oauth.accessToken = OutgoingDialogFinish.randomToken()
+        c.oauth.refreshToken = OutgoingDialogFinish.randomToken()
+        c.oauth.clientSecret = OutgoingDialogFinish.randomToken()
+        return c
+    }
+
+    /// Starts everything; on failure stops what had started.
+    static func start(_ settings: Settings, conninfo: String, logger: Logger) async throws -> DemoServices {
+        let simulator = try await Simulator.start(simulatorConfiguration(settings))
+        var server = OutboxServer.Configuration()
+        server.host = "127.0.0.1"
+        server.port = 0
+        let runtime = ServerRuntime(conninfo: conninfo, configuration: server, databaseConnections: 4, logger: logger)
+        do {
+            let c = simulator.configuration
+            let registration = PortalRegistration(
+                name: settings.portalName, credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
+                applicationToken: c.applicationToken, memberID: c.memberID, domain: c.domain)
+            let portal = try await runtime.database.run { db in try userFacing { try PortalStore.add(registration, on: db) } }
+
+            var configuration = WorkerPool.Configuration()
+            configuration.concurrency = settings.workers
+            configuration.lease = settings.requestTimeout * 2
+            configuration.retry = settings.retry
+            configuration.portals = [portal.id]
+            configuration.name = "demo-\(getpid())"
+            configuration.metrics = runtime.metrics
+            let (pool, clients) = makeWorkerPool(
+                conninfo: conninfo, configuration: configuration, requestTimeout: settings.requestTimeout, logger: logger)
+
+            let (ports, continuation) = AsyncThrowingStream<Int, any Error>.makeStream()
+            let group = ServiceGroup(configuration: .init(
+                services: [
+                    .init(service: runtime.application(onServerRunning: { continuation.yield($0) })),
+                    .init(service: WorkerService(pool: pool)),
+                ],
+                logger: logger))
+            let running = Task {
+                do {
+                    try await group.run()
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                    throw error
+                }
+            }
+            var serverPort: Int?
+            do {
+                for try await port in ports {
+                    serverPort = port
+                    break
+                }
+            } catch {
+                try? clients.shutdown()
+                throw CLIError("serve could not start: \(error)")
+            }
+            guard let serverPort else {
+                // Interrupted while starting: the pool stops before its clients go.
+                running.cancel()
+                _ = await running.result
+                try? clients.shutdown()
+                throw CancellationError()
+            }
+            return DemoServices(
+                settings: settings, simulator: simulator, runtime: runtime, portal: portal, pool: pool, clients: clients,
+                serverPort: serverPort, group: group, running: running)
+        } catch {
+            runtime.shutdown()
+            await simulator.stop()
+            throw error
+        }
+    }
+
+    /// Stops the workers (calls in flight finish, the rest is released), then `serve`, then the portal.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await running.result
+        try? clients.shutdown()
+        runtime.shutdown()
+        await simulator.stop()
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A PostgreSQL cluster in a temporary folder this process owns, with a socket directory and a
+/// port of its own, for `demo` when no database is given. As root it runs as the `postgres`
+/// user (PostgreSQL refuses to run as root). `stop()` stops it and deletes the folder.
+final class ThrowawayPostgres: Sendable {
+    let folder: URL
+    let port: Int
+    /// `initdb`, `pg_ctl` and `postgres` live here.
+    let binaries: URL
+    private let runAs: String?
+    private let stopped = Mutex(false)
+
+    var conninfo: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+    var data: URL { folder.appending(path: "data") }
+    private var commandLog: URL { folder.appending(path: "commands.log") }
+    private var serverLog: URL { folder.appending(path: "server.log") }
+
+    private init(folder: URL, port: Int, binaries: URL, runAs: String?) {
+        self.folder = folder
+        self.port = port
+        self.binaries = binaries
+        self.runAs = runAs
+    }
+
+    /// Creates the folder, runs `initdb` and starts the server; on failure nothing is left behind.
+    static func start() throws -> ThrowawayPostgres {
+        let binaries = try findBinaries()
+        var template = Array(URL(fileURLWithPath: NSTemporaryDirectory()).appending(path: "b24outbox-demo.XXXXXX").path.utf8CString)
+        guard let created = mkdtemp(&template) else { throw CLIError("cannot create a temporary folder for PostgreSQL") }
+        let folder = URL(fileURLWithPath: String(cString: created))
+        var cluster: ThrowawayPostgres?
+        do {
+            let runAs = geteuid() == 0 ? "postgres" : nil
+            try FileManager.default.createDirectory(at: folder.appending(path: "socket"), withIntermediateDirectories: false)
+            _ = FileManager.default.createFile(atPath: folder.appending(path: "commands.log").path, contents: nil)
+            if let runAs { try handOver(folder, to: runAs) }
+            for attempt in 1...5 {
+                let candidate = ThrowawayPostgres(folder: folder, port: try freePort(), binaries: binaries, runAs: runAs)
+                cluster = candidate
+                if attempt == 1 {
+                    try candidate.require(candidate.execute("initdb", [
+                        "-D", candidate.data.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync",
+                    ]), "initdb")
+                }
+                let started = try candidate.execute("pg_ctl", [
+                    "-D", candidate.data.path, "-l", candidate.serverLog.path, "-w", "-t", "30", "start", "-o",
+                    "-p \(candidate.port) -k \(folder.appending(path: "socket").path) -c listen_addresses=127.0.0.1 "
+                        + "-c fsync=off -c synchronous_commit=off -c max_connections=100",
+                ])
+                if started == 0 { return candidate }
+            }
+            try cluster?.require(1, "pg_ctl start")
+            throw CLIError("PostgreSQL did not start")
+        } catch {
+            if let cluster { cluster.stop() } else { try? FileManager.default.removeItem(at: folder) }
+            throw error
+        }
+    }
+
+    /// Stops the server (immediately: the data is thrown away) and deletes the folder. Safe to
+    /// call more than once and from any thread.
+    func stop() {
+        guard stopped.withLock({ done in defer { done = true }; return !done }) else { return }
+        let pidFile = data.appending(path: "postmaster.pid")
+        if FileManager.default.fileExists(atPath: pidFile.path),
+           (try? execute("pg_ctl", ["-D", data.path, "-m", "immediate", "-w", "-t", "20", "stop"])) != 0,
+           let text = try? String(contentsOf: pidFile, encoding: .utf8),
+           let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }), pid > 0
+        {
+            // pg_ctl could not stop it: end the server this cluster started, by its own pid.
+            kill(pid, SIGQUIT)
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        try? FileManager.default.removeItem(at: folder)
+    }
+
+    /// Runs one of PostgreSQL's programs (as `postgres` when root) and returns its exit status;
+    /// its output goes to the folder's `commands.log`.
+    private func execute(_ program: String, _ arguments: [String]) throws -> Int32 {
+        let executable = binaries.appending(path: program).path
+        if let runAs {
+            let runuser = try Self.locate("runuser", in: ["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+            return try spawnAndWait(runuser, ["-u", runAs, "--", executable] + arguments, output: commandLog.path)
+        }
+        return try spawnAndWait(executable, arguments, output: commandLog.path)
+    }
+    /// Throws with what the programs and the server said when `status` is not 0.
+    private func require(_ status: Int32, _ what: String) throws {
+        guard status != 0 else { return }
+        let said = [commandLog, serverLog].compactMap { try? String(contentsOf: $0, encoding: .utf8) }
+            .joined(separator: "\n").split(separator: "\n").suffix(15).joined(separator: "\n")
+        throw CLIError("\(what) failed (exit status \(status)); PostgreSQL said:\n\(said)")
+    }
+
+    /// The newest server installation: /usr/lib/postgresql/N/bin (Debian), else `initdb` on PATH.
+    private static func findBinaries() throws -> URL {
+        let root = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+            .filter { FileManager.default.isExecutableFile(atPath: "\(root)/\($0)/bin/initdb") }
+            .sorted { $0.compare($1, options: .numeric) == .orderedAscending }
+        if let newest = versions.last { return URL(fileURLWithPath: "\(root)/\(newest)/bin") }
+        let path = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map(String.init) ?? []
+        if let found = try? locate("initdb", in: path) { return URL(fileURLWithPath: found).deletingLastPathComponent() }
+        throw CLIError("""
+            PostgreSQL's server programs (initdb, pg_ctl) are not installed. Install them \
+            (scripts/demo.sh does: apt-get install postgresql), or give the demo a database with \
+            --database-url or DATABASE_URL.
+            """)
+    }
+
+    private static func locate(_ program: String, in directories: [String]) throws -> String {
+        for directory in directories where FileManager.default.isExecutableFile(atPath: "\(directory)/\(program)") {
+            return "\(directory)/\(program)"
+        }
+        throw CLIError("\(program) was not found in \(directories.joined(separator: ":"))")
+    }
+
+    /// Gives the folder to `user`, who runs the server.
+    private static func handOver(_ folder: URL, to user: String) throws {
+        guard let entry = getpwnam(user) else {
+            throw CLIError("""
+                as root, PostgreSQL must run as the user \(user), which does not exist: install PostgreSQL \
+                with apt (it creates the user), or run the demo as an ordinary user
+                """)
+        }
+        let (uid, gid) = (entry.pointee.pw_uid, entry.pointee.pw_gid)
+        for path in [folder.path, folder.appending(path: "socket").path, folder.appending(path: "commands.log").path] {
+            guard chown(path, uid, gid) == 0 else { throw CLIError("cannot give \(path) to \(user): \(String(cString: strerror(errno)))") }
+        }
+    }
+}
+
+/// A loopback port nobody listens on right now.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw CLIError("cannot open a socket to find a free port") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw CLIError("cannot find a free port on 127.0.0.1") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Runs a program with stdout and stderr appended to `output` and waits for it. (Foundation's
+/// `Process` can miss the exit of `pg_ctl start`, whose server keeps running after it.)
+func spawnAndWait(_ path: String, _ arguments: [String], output: String) throws -> Int32 {
+    let log = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+    guard log >= 0 else { throw CLIError("cannot write \(output): \(String(cString: strerror(errno)))") }
+    defer { close(log) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, log, 1)
+    posix_spawn_file_actions_adddup2(&actions, log, 2)
+    // The demo ignores SIGINT and SIGTERM to clean up itself; its children must not inherit that.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGINT)
+    sigaddset(&defaults, SIGTERM)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let environment = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { (argv + environment).forEach { free($0) } }
+    var pid = pid_t()
+    let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environment)
+    guard spawned == 0 else { throw CLIError("cannot run \(path): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+        guard errno == EINTR else { throw CLIError("lost track of \(path): \(String(cString: strerror(errno)))") }
+    }
+    // WIFEXITED / WEXITSTATUS, which Swift does not import: a signal counts as 128 + its number.
+    return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}
