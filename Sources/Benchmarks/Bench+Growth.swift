@@ -8,12 +8,16 @@ extension Bench {
     func growthWorkload() async throws -> BenchReport.W5 {
         let entries = configuration.w5LogEntries
         let history = configuration.w5DeliveredIntents
-        let drained = try await drain(configuration.w1Intents, batch: 50, name: "w5") { db, portalID in
+        let runs = try await drain(
+            configuration.w1Intents, batch: 50, concurrency: configuration.concurrency, runs: configuration.drainRuns,
+            name: "w5"
+        ) { db, portalID in
             try fillHistory(intents: history, logEntries: entries, portalID: portalID, on: db)
         }
+        let best = runs.max { $0.intentsPerSecond < $1.intentsPerSecond }!
         return .init(
-            logEntries: entries, deliveredIntents: history, intents: drained.intents, seconds: drained.seconds,
-            intentsPerSecond: drained.intentsPerSecond, relativeToW1: nil)
+            logEntries: entries, deliveredIntents: history, intents: best.intents, seconds: best.seconds,
+            intentsPerSecond: best.intentsPerSecond, runsIntentsPerSecond: runs.map(\.intentsPerSecond), relativeToW1: nil)
     }
 
     /// Delivered intents with their enqueued, claimed and succeeded entries, and inbound events

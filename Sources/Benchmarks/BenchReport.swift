@@ -27,6 +27,8 @@ public struct BenchReport: Codable, Sendable {
         public var intentsPerSecond: Double
         public var concurrency: Int
         public var peakRssMib: Double
+        /// Every drain's rate; the best is the figure above (the peers are measured the same way).
+        public var runsIntentsPerSecond: [Double]
         /// The same drain with one HTTP call per intent (`--batch 1`).
         public var unbatched: Drain
     }
@@ -69,12 +71,15 @@ public struct BenchReport: Codable, Sendable {
         public var intents: Int
         public var seconds: Double
         public var intentsPerSecond: Double
+        public var runsIntentsPerSecond: [Double]
         public var relativeToW1: Double?
     }
 
+    /// A W1 drain at the concurrency whose memory the targets name.
     public struct RSS: Codable, Sendable {
         public var peakRssMib: Double
         public var concurrency: Int
+        public var intentsPerSecond: Double
     }
 
     public var date: String

@@ -13,7 +13,10 @@ struct BenchCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "Workloads to run, comma-separated (w1,w2,w3,w4,w5).") var only = "w1,w2,w3,w4,w5"
-    @Option(help: "Worker threads of the worker process.") var concurrency = 8
+    @Option(help: "Worker threads of the worker process.") var concurrency = 4
+    @Option(name: .customLong("rss-concurrency"), help: "Worker threads of the drain whose peak memory is reported.")
+    var rssConcurrency = 8
+    @Option(help: "Drains of W1 and W5; the best counts, as for the peers.") var runs = 5
     @Option(name: .customLong("w1-intents"), help: "Intents of the W1 and W5 drains.") var w1Intents = 50_000
     @Option(name: .customLong("unbatched-intents"), help: "Intents of the W1 drain without batching.") var unbatchedIntents = 10_000
     @Option(name: .customLong("w2-intents"), help: "Intents of W2.") var w2Intents = 6_000
@@ -33,7 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard !names.isEmpty, names.allSatisfy({ Bench.Workload(rawValue: $0) != nil }) else {
             throw ValidationError("--only takes w1, w2, w3, w4 and w5, comma-separated")
         }
-        let counts = [concurrency, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4SQLIntents]
+        let counts = [concurrency, rssConcurrency, runs, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4SQLIntents]
         guard counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("counts must be at least 1") }
         guard w5LogEntries >= 3 * w5Intents else {
             throw ValidationError("--w5-log-entries must be at least 3 × --w5-intents (each intent has 3 entries)")
@@ -48,6 +51,8 @@ struct BenchCommand: AsyncParsableCommand {
             Bench.Workload(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased())
         })
         configuration.concurrency = concurrency
+        configuration.rssConcurrency = rssConcurrency
+        configuration.drainRuns = runs
         configuration.w1Intents = w1Intents
         configuration.unbatchedIntents = unbatchedIntents
         configuration.w2Intents = w2Intents
