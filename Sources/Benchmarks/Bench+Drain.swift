@@ -69,6 +69,16 @@ extension Bench {
         return results
     }
 
+    /// Ends the checkpoint cycle of what was written before (W5's history), so that no drain meets
+    /// a checkpoint forced by it; the drains then start from where W1's start.
+    func checkpoint(_ db: Connection) throws {
+        do {
+            try db.execute("CHECKPOINT")
+        } catch let error as PostgresError where error.code == .insufficientPrivilege {
+            progress("note: this role may not CHECKPOINT (grant it pg_checkpoint); drains may meet a checkpoint")
+        }
+    }
+
     private func notificationsCreated(_ simulator: SimulatorProcess) async throws -> Int {
         Int(try await simulator.state()["effects"]?["notificationsCreated"]?.intValue ?? 0)
     }

@@ -63,6 +63,7 @@ extension Bench {
             """, [portalID, logEntries - 3 * intents])
         try db.execute("VACUUM ANALYZE outbox.intents")
         try db.execute("VACUUM ANALYZE outbox.log")
+        try checkpoint(db)
         progress("w5: history written in \(String(format: "%.0f", (ContinuousClock.now - started).seconds)) s")
     }
 }

@@ -1,21 +1,27 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A child process started with `posix_spawn` and reaped with `wait4`, so its peak resident
-/// memory comes from the kernel's own accounting rather than from sampling.
+/// A child process started with `posix_spawn`, with its peak resident memory.
+///
+/// The peak is the kernel's high-water mark of the child's own address space (`VmHWM` in
+/// /proc/PID/status), read every 10 ms while it runs. `wait4`'s `ru_maxrss` would not do: at
+/// `exec` Linux folds the parent's resident size into the child's, so it reports the parent.
 final class ChildProcess: @unchecked Sendable {
     struct Exit: Sendable {
         var status: Int32
         var elapsed: Duration
-        /// Peak resident set size of the child, in bytes (`ru_maxrss`).
+        /// Peak resident set size of the child, in bytes.
         var peakRSS: Int
     }
 
     let pid: pid_t
     let started: ContinuousClock.Instant
     private var exit: Exit?
+    private let highWater = HighWater()
+    private let sampler = DispatchGroup()
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `output` (appended).
     init(executable: String, arguments: [String], environment: [String: String], output: String) throws {
@@ -39,6 +45,21 @@ final class ChildProcess: @unchecked Sendable {
         }
         self.pid = pid
         started = .now
+        DispatchQueue.global().async(group: sampler) { [highWater, pid] in
+            // Ends when the child has exited: a zombie's status has no VmHWM line.
+            while let kib = Self.highWaterKiB(of: pid) {
+                highWater.raise(to: kib * 1024)
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+    }
+
+    /// `VmHWM` of a running process, in KiB; nil once it has exited.
+    private static func highWaterKiB(of pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
     }
 
     func signal(_ number: Int32) {
@@ -61,10 +82,11 @@ final class ChildProcess: @unchecked Sendable {
     private func reap(options: Int32) -> Exit? {
         if let exit { return exit }
         var status: Int32 = 0
-        var usage = rusage()
-        guard wait4(pid, &status, options, &usage) == pid else { return nil }
+        guard waitpid(pid, &status, options) == pid else { return nil }
+        let elapsed = ContinuousClock.now - started
+        sampler.wait()
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let result = Exit(status: code, elapsed: .now - started, peakRSS: usage.ru_maxrss * 1024)
+        let result = Exit(status: code, elapsed: elapsed, peakRSS: highWater.bytes)
         exit = result
         return result
     }
@@ -88,6 +110,13 @@ final class ChildProcess: @unchecked Sendable {
             _ = wait()
         }
     }
+}
+
+/// The highest resident size seen so far, shared with the sampling thread.
+private final class HighWater: Sendable {
+    private let value = Mutex(0)
+    var bytes: Int { value.withLock { $0 } }
+    func raise(to bytes: Int) { value.withLock { $0 = max($0, bytes) } }
 }
 
 /// A benchmark could not run, or its result would not be honest (something was not delivered).
