@@ -14,8 +14,9 @@ LANGUAGE sql IMMUTABLE AS $$
         AND jsonb_typeof(p_payload) = 'object'
         AND p_payload - 'USER_ID' - 'MESSAGE' - 'TAG' = '{}'::jsonb
         AND jsonb_typeof(p_payload->'USER_ID') = 'number'
-        AND (p_payload->>'USER_ID') ~ '^[0-9]{1,10}$'
-        AND (p_payload->>'USER_ID')::bigint BETWEEN 1 AND 2147483647
+        -- A whole number as written (1.0 has scale 1 and is refused by the rules, as 1e3 is not).
+        AND scale((p_payload->'USER_ID')::numeric) = 0
+        AND (p_payload->'USER_ID')::numeric BETWEEN 1 AND 2147483647
         AND jsonb_typeof(p_payload->'MESSAGE') = 'string'
         AND length(p_payload->>'MESSAGE') <= 20000
         AND btrim(p_payload->>'MESSAGE', E' \t\r\n') <> ''

@@ -50,8 +50,11 @@ struct Worker {
 
     /// Nothing left that could still be delivered (of the pool's portals, when it has a list).
     private func isIdle(_ db: Connection) throws -> Bool {
+        // One EXISTS per status, so each reads its small partial index, not the whole table.
         try db.query("""
-            SELECT NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status IN ('pending', 'claimed')
+            SELECT NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status = 'pending'
+                                  AND ($1::bigint[] IS NULL OR portal_id = ANY($1)))
+               AND NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status = 'claimed'
                                   AND ($1::bigint[] IS NULL OR portal_id = ANY($1)))
             """, [configuration.portals]).first!.decode(0)
     }

@@ -97,6 +97,7 @@ struct BulkEnqueueTests {
             #"{"USER_ID": 1, "MESSAGE": "hi"}"#, #"{"USER_ID": 2147483647, "MESSAGE": "hi", "TAG": "t"}"#,
             #"{"USER_ID": 2147483648, "MESSAGE": "hi"}"#, #"{"USER_ID": 0, "MESSAGE": "hi"}"#,
             #"{"USER_ID": -1, "MESSAGE": "hi"}"#, #"{"USER_ID": 1.5, "MESSAGE": "hi"}"#, #"{"USER_ID": 1e3, "MESSAGE": "hi"}"#,
+            #"{"USER_ID": 1.5e1, "MESSAGE": "hi"}"#, #"{"USER_ID": 1000e-3, "MESSAGE": "hi"}"#, #"{"USER_ID": 1.0, "MESSAGE": "hi"}"#,
             #"{"USER_ID": "1", "MESSAGE": "hi"}"#, #"{"USER_ID": 99999999999999999999, "MESSAGE": "hi"}"#,
             #"{"USER_ID": 1, "MESSAGE": ""}"#, #"{"USER_ID": 1, "MESSAGE": " \t\n"}"#, #"{"USER_ID": 1, "MESSAGE": 5}"#,
             #"{"USER_ID": 1, "MESSAGE": null}"#, #"{"USER_ID": 1}"#, #"{"MESSAGE": "hi"}"#,
@@ -127,7 +128,7 @@ struct BulkEnqueueTests {
                 }
             }
         }
-        // Four of the payloads are plain, for both notification kinds, with no key or a good one.
-        #expect(plain == 4 * 2 * 2)
+        // Five of the payloads are plain, for both notification kinds, with no key or a good one.
+        #expect(plain == 5 * 2 * 2)
     }
 }
