@@ -5,7 +5,9 @@
 #   bench/run.sh [options of b24outbox bench…]
 #
 # DATABASE_URL: the PostgreSQL server to use (the bench creates and drops its own databases
-# there); unset, a throw-away cluster is started and removed, as scripts/test.sh does.
+# there); unset, a throw-away cluster is started and removed, as scripts/test.sh does, with the
+# memory and WAL room a production server would have (W5's 5 million log entries do not fit in
+# the default 128 MB of shared buffers, and the default 1 GB of WAL checkpoints mid-run).
 # Reports: bench/results/ours.json, bench/results/peers.json, and the table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ source scripts/lib/postgres.sh
 
 install_system_packages
 if [ -z "${DATABASE_URL:-}" ]; then
-    start_throwaway_postgres
+    THROWAWAY_PG_SETTINGS="-c shared_buffers=1GB -c max_wal_size=8GB" start_throwaway_postgres
     trap stop_throwaway_postgres EXIT
     export DATABASE_URL="$THROWAWAY_DATABASE_URL"
 fi

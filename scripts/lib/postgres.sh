@@ -38,6 +38,7 @@ free_port() {
 
 # Starts a cluster in a new temporary directory; sets THROWAWAY_DIR and THROWAWAY_DATABASE_URL.
 # As root, the cluster runs as the postgres user, which PostgreSQL requires.
+# THROWAWAY_PG_SETTINGS adds server settings (e.g. "-c shared_buffers=1GB").
 start_throwaway_postgres() {
     local bin port run_as=()
     bin=$(pg_bin_dir)
@@ -53,7 +54,7 @@ start_throwaway_postgres() {
     for _ in 1 2 3 4 5; do
         port=$(free_port)
         if "${run_as[@]}" "$bin/pg_ctl" -D "$THROWAWAY_DIR/data" -l "$THROWAWAY_DIR/server.log" -w -t 30 start \
-            -o "-p $port -k $THROWAWAY_DIR/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+            -o "-p $port -k $THROWAWAY_DIR/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${THROWAWAY_PG_SETTINGS:-}" \
             >/dev/null; then
             THROWAWAY_DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
             return 0
