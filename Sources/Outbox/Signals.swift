@@ -15,13 +15,25 @@ final class WakeSignal: Sendable {
         condition.unlock()
     }
 
-    /// Waits for the next signal, or until `timeout` passes.
-    func wait(timeout: Duration) {
+    /// Where the signals stand now: pass it to `wait(after:timeout:)` to wait for any signal
+    /// sent after this moment, including one sent before the wait begins.
+    var current: UInt64 {
         condition.lock()
         defer { condition.unlock() }
-        let start = generation
+        return generation
+    }
+
+    /// Waits for the next signal, or until `timeout` passes.
+    func wait(timeout: Duration) {
+        wait(after: current, timeout: timeout)
+    }
+
+    /// Returns at once if a signal came after `seen`, else waits for one, or until `timeout` passes.
+    func wait(after seen: UInt64, timeout: Duration) {
+        condition.lock()
+        defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(timeout.inSeconds)
-        while generation == start {
+        while generation == seen {
             if !condition.wait(until: deadline) { return }
         }
     }

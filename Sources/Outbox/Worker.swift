@@ -34,11 +34,14 @@ struct Worker {
                 try IntentStore.reapExpiredLeases(on: db)
                 lastReap = .now
             }
+            // Taken before looking, so an enqueue or a peer's finish that lands between an empty
+            // claim and the wait below still wakes this worker at once.
+            let seen = pool.wake.current
             let claimed = try store.claim(
                 limit: configuration.claimSize, lease: configuration.lease, portals: configuration.portals, on: db)
             if claimed.isEmpty {
                 if configuration.untilIdle, try isIdle(db) { return true }
-                pool.wake.wait(timeout: configuration.idlePoll)
+                pool.wake.wait(after: seen, timeout: configuration.idlePoll)
                 continue
             }
             try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
