@@ -44,6 +44,8 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Fails fast, with the usual advice, when the server cannot be reached.
+        try database.connect().close()
         try FileManager.default.createDirectory(atPath: logDir, withIntermediateDirectories: true)
         var configuration = Bench.Configuration(
             server: database.conninfo, executable: try Self.executablePath(), logDirectory: logDir)
