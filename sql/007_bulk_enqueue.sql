@@ -9,21 +9,22 @@
 
 CREATE FUNCTION outbox.is_plain_notification(p_kind text, p_payload jsonb, p_key text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(
-        p_kind IN ('notify.personal', 'notify.system')
-        AND jsonb_typeof(p_payload) = 'object'
-        AND p_payload - 'USER_ID' - 'MESSAGE' - 'TAG' = '{}'::jsonb
-        AND jsonb_typeof(p_payload->'USER_ID') = 'number'
+    -- CASE, so each test runs only after the one it relies on (a cast after the type test).
+    SELECT CASE
+        WHEN p_kind IS NULL OR p_kind NOT IN ('notify.personal', 'notify.system') THEN false
+        WHEN p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN false
+        WHEN p_payload - 'USER_ID' - 'MESSAGE' - 'TAG' <> '{}'::jsonb THEN false
+        WHEN jsonb_typeof(p_payload->'USER_ID') IS DISTINCT FROM 'number' THEN false
         -- A whole number as written (1.0 has scale 1 and is refused by the rules, as 1e3 is not).
-        AND scale((p_payload->'USER_ID')::numeric) = 0
-        AND (p_payload->'USER_ID')::numeric BETWEEN 1 AND 2147483647
-        AND jsonb_typeof(p_payload->'MESSAGE') = 'string'
-        AND length(p_payload->>'MESSAGE') <= 20000
-        AND btrim(p_payload->>'MESSAGE', E' \t\r\n') <> ''
-        AND (NOT p_payload ? 'TAG'
-             OR (jsonb_typeof(p_payload->'TAG') = 'string' AND length(p_payload->>'TAG') <= 200))
-        AND (p_key IS NULL OR (length(p_key) BETWEEN 1 AND 200 AND p_key !~ '[[:cntrl:]]')),
-        false);
+        WHEN scale((p_payload->'USER_ID')::numeric) <> 0 THEN false
+        WHEN (p_payload->'USER_ID')::numeric NOT BETWEEN 1 AND 2147483647 THEN false
+        WHEN jsonb_typeof(p_payload->'MESSAGE') IS DISTINCT FROM 'string' THEN false
+        WHEN length(p_payload->>'MESSAGE') > 20000 THEN false
+        WHEN btrim(p_payload->>'MESSAGE', E' \t\r\n') = '' THEN false
+        WHEN p_payload ? 'TAG' AND (jsonb_typeof(p_payload->'TAG') <> 'string' OR length(p_payload->>'TAG') > 200) THEN false
+        WHEN p_key IS NOT NULL AND (length(p_key) NOT BETWEEN 1 AND 200 OR p_key ~ '[[:cntrl:]]') THEN false
+        ELSE true
+    END;
 $$;
 
 CREATE OR REPLACE FUNCTION outbox.enqueue_many(
@@ -33,6 +34,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n integer := coalesce(cardinality(p_kinds), 0);
     v_ids bigint[];
+    v_touched bigint[];
     v_id bigint;
 BEGIN
     IF coalesce(cardinality(p_portals), 0) <> n OR coalesce(cardinality(p_payloads), 0) <> n
@@ -41,6 +43,15 @@ BEGIN
     END IF;
     IF n = 0 THEN
         RETURN;
+    END IF;
+
+    -- Only plain lists numbered from 1: unnest and subscripts would read any other array (2-D,
+    -- or with other bounds) differently.
+    IF array_ndims(p_portals) > 1 OR array_ndims(p_kinds) > 1 OR array_ndims(p_payloads) > 1
+       OR array_ndims(p_keys) > 1 OR array_ndims(p_not_before) > 1
+       OR array_lower(p_portals, 1) <> 1 OR array_lower(p_kinds, 1) <> 1 OR array_lower(p_payloads, 1) <> 1
+       OR array_lower(p_keys, 1) <> 1 OR array_lower(p_not_before, 1) <> 1 THEN
+        PERFORM outbox.invalid('intents', 'every array must be a plain list, numbered from 1');
     END IF;
 
     IF EXISTS (
@@ -87,7 +98,9 @@ BEGIN
     SELECT array_agg(coalesce(ins.id, (
                SELECT e.id FROM outbox.intents e
                 WHERE (e.portal_id, e.kind, e.idempotency_key) = (pr.portal_id, pr.kind, pr.key)))
-             ORDER BY pr.ord) INTO v_ids
+             ORDER BY pr.ord),
+           (SELECT array_agg(DISTINCT portal_id) FROM inserted)
+      INTO v_ids, v_touched
       FROM prepared pr
       LEFT JOIN inserted ins
              ON (ins.portal_id, ins.kind, ins.idempotency_key) = (pr.portal_id, pr.kind, pr.key);
@@ -106,9 +119,9 @@ BEGIN
         END LOOP;
     END IF;
 
-    -- Wakes listening workers when the producer's transaction commits (once per portal).
-    PERFORM pg_notify('outbox_intents', portal_id::text)
-       FROM (SELECT DISTINCT p.id AS portal_id FROM outbox.portals p WHERE p.name = ANY (p_portals)) AS touched;
+    -- Wakes listening workers when the producer's transaction commits: once per portal that got
+    -- a new intent, as item by item.
+    PERFORM pg_notify('outbox_intents', touched::text) FROM unnest(v_touched) AS touched;
     RETURN QUERY SELECT unnest(v_ids);
 END;
 $$;

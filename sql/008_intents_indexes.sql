@@ -5,3 +5,6 @@
 -- dead, which `stats` and replays of dead intents look for.
 DROP INDEX outbox.intents_portal_status;
 CREATE INDEX intents_dead ON outbox.intents (portal_id) WHERE status = 'dead';
+-- Both run inside the migration's transaction, so not CONCURRENTLY: dropping waits for running
+-- statements on intents, and writes to intents wait while the partial index is built (it holds
+-- only dead intents, but the build reads the whole table). Migrate at a quiet moment.

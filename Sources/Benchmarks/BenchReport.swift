@@ -37,7 +37,7 @@ public struct BenchReport: Codable, Sendable {
         public var intents: Int
         public var delivered: Int
         public var seconds: Double
-        /// Delivered per second from 10 s after the start to the last delivery.
+        /// Notifications created at the portal per second, from 10 s after the start until the last.
         public var steadyPerSecond: Double
         public var queryLimitExceeded: Int
         public var queryLimitExceededAfter10S: Int

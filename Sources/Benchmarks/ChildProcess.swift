@@ -71,6 +71,13 @@ final class ChildProcess: @unchecked Sendable {
     func wait() -> Exit {
         while true {
             if let exit = reap(options: 0) { return exit }
+            // Only an interrupted wait is tried again; a child that cannot be waited for
+            // (already reaped elsewhere) counts as gone.
+            if errno != EINTR {
+                let gone = Exit(status: -1, elapsed: .now - started, peakRSS: highWater.bytes)
+                exit = gone
+                return gone
+            }
         }
     }
 

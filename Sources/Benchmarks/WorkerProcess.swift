@@ -20,6 +20,9 @@ final class WorkerProcess {
         return exit
     }
 
+    /// Whether it has exited (without waiting).
+    var hasExited: Bool { process.poll() != nil }
+
     /// SIGTERM, as an operator stops it; returns its exit.
     func stop() -> ChildProcess.Exit {
         process.stop(grace: .seconds(40))

@@ -1,6 +1,3 @@
-/// A direct JSON reader for `JSONValue`: one pass over the UTF-8 bytes, no `Decoder`
-/// machinery. Every Bitrix24 answer and every claimed payload goes through it, so it is on
-/// the delivery path's hot loop.
 /// A document that is not JSON: where reading stopped and why.
 public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
     public var offset: Int
@@ -8,6 +5,9 @@ public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
     public var description: String { "not JSON at byte \(offset): \(reason)" }
 }
 
+/// A direct JSON reader for `JSONValue`: one pass over the UTF-8 bytes, no `Decoder`
+/// machinery. Every Bitrix24 answer and every claimed payload goes through it, so it is on
+/// the delivery path's hot loop.
 struct JSONParser {
     typealias SyntaxError = JSONSyntaxError
 

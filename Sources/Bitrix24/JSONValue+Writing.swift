@@ -1,4 +1,4 @@
-/// Compact JSON for `JSONValue`, keys sorted so the same value always gives the same bytes.
+/// Compact JSON for `JSONValue`, keys sorted so the output never depends on dictionary order.
 /// Written by hand for the same reason as `JSONParser`: it runs for every delivery outcome.
 struct JSONWriter {
     private(set) var bytes: [UInt8] = []

@@ -34,8 +34,8 @@ struct Worker {
                 try IntentStore.reapExpiredLeases(on: db)
                 lastReap = .now
             }
-            // Taken before looking, so an enqueue or a peer's finish that lands between an empty
-            // claim and the wait below still wakes this worker at once.
+            // Taken before looking, so a wake-up that lands between an empty claim and the wait
+            // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.
             let seen = pool.wake.current
             let claimed = try store.claim(
                 limit: configuration.claimSize, lease: configuration.lease, portals: configuration.portals, on: db)
@@ -76,13 +76,17 @@ struct Worker {
         var pending = try releasePausedMethods(claimed, portalID: portalID, portal: portal, on: db)
         var commands = DeliveryPlan.firstCommands(for: pending)
         var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
+        var callsSent = 0
         // A chat lookup that finds nothing leads to a second round that creates it.
         rounds: while !pending.isEmpty {
             var next: [ClaimedIntent] = []
             // One `batch` call per `batchSize` commands, each after its own rate-limit slot.
             for start in stride(from: 0, to: pending.count, by: configuration.batchSize) {
                 let end = min(start + configuration.batchSize, pending.count)
-                guard try takeRateSlot(portalID: portalID, portal: portal, before: deadline, on: db) else {
+                // A claim's first call starts at once (the lease allows one call sent twice); a
+                // later one only while it can still end inside the lease.
+                let reserve = callsSent == 0 ? configuration.requestTimeout : configuration.callLimit
+                guard try takeRateSlot(portalID: portalID, portal: portal, reserve: reserve, before: deadline, on: db) else {
                     let at = Date().addingTimeInterval(1)
                     let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"
                     outcomes += (pending[start...] + next).map { ($0, .released(at: at, reason: reason)) }
@@ -90,6 +94,7 @@ struct Worker {
                 }
                 let chunk = Array(commands[start..<end])
                 let (answers, exchange) = send(chunk, with: client)
+                callsSent += 1
                 for (intent, command) in zip(pending[start..<end], chunk) {
                     let (step, signal) = DeliveryPlan.step(
                         for: intent, command: command, outcome: answers[command.key] ?? .notExecuted,
@@ -152,17 +157,18 @@ struct Worker {
         }
     }
 
-    /// Waits for the portal's shared bucket to allow one request. False when the wait would
-    /// outlast the lease or the pool is stopping: the claim is then released, not sent.
+    /// Waits for the portal's shared bucket to allow one request. False when the call after the
+    /// wait (`reserve` long at most) could outlast the lease, or the pool is stopping: the rest
+    /// of the claim is then released, not sent.
     private func takeRateSlot(
-        portalID: Int64, portal: String, before deadline: ContinuousClock.Instant, on db: Connection
+        portalID: Int64, portal: String, reserve: Duration, before deadline: ContinuousClock.Instant, on db: Connection
     ) throws -> Bool {
+        guard ContinuousClock.now + reserve < deadline else { return false }
         while !pool.isStopping {
             let wait: Double = try db.queryPrepared("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
             if wait <= 0 { return true }
             let pause = Duration.milliseconds(Int64((wait * 1000).rounded(.up)))
-            // The call after the wait must also finish inside the lease.
-            guard ContinuousClock.now + pause + min(.seconds(30), configuration.lease / 2) < deadline else {
+            guard ContinuousClock.now + pause + reserve < deadline else {
                 return false
             }
             configuration.metrics.rateLimitWait(pause, portal: portal)

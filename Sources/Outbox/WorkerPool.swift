@@ -11,15 +11,22 @@ public final class WorkerPool: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads (and database connections). Default 4.
         public var concurrency = 4
-        /// Intents per claim and per `batch` call, at most 50 (Bitrix24's limit). 1 sends each
-        /// intent in its own HTTP call, without `batch`. Default 50.
+        /// Intents per `batch` call, at most 50 (Bitrix24's limit). 1 sends each intent in its
+        /// own HTTP call, without `batch`. Default 50.
         public var batchSize = 50
         /// Intents per claim: this many `batch` calls' worth, sent one call after another and
-        /// recorded in one statement, so the claim and the record cost less per intent. Default 4.
+        /// recorded in one statement, so the claim and the record cost less per intent. A lease
+        /// too short for that (under twice `callLimit`) claims one call's worth. Default 4.
         public var batchesPerClaim = 4
-        /// How long a claim is held before another worker may take it over. Default 60 s,
-        /// twice the HTTP deadline, so a lease never ends while its call may still run.
-        public var lease: Duration = .seconds(60)
+        /// How long a claim is held before another worker may take it over. Default 120 s: a
+        /// claim's first call may start at once and its later ones for the next 59 s, and each
+        /// still ends inside the lease.
+        public var lease: Duration = .seconds(120)
+        /// The HTTP client's deadline for one request (the client's `requestTimeout`). Default 30 s.
+        public var requestTimeout: Duration = .seconds(30)
+        /// The longest one call may take: a call is sent twice when the portal redirects it or
+        /// its token is refreshed. No call of a claim starts unless it can end inside the lease.
+        var callLimit: Duration { requestTimeout * 2 }
         /// An idle worker looks for due intents at least this often. Default 1 s.
         public var idlePoll: Duration = .seconds(1)
         public var retry = RetryPolicy()
@@ -34,7 +41,7 @@ public final class WorkerPool: Sendable {
 
         public init() {}
 
-        var claimSize: Int { batchSize * batchesPerClaim }
+        var claimSize: Int { batchSize * (lease >= callLimit * 2 ? batchesPerClaim : 1) }
     }
 
     let conninfo: String

@@ -34,7 +34,7 @@ struct WorkerCommand: ParsableCommand {
 struct WorkerOptions: ParsableArguments {
     @Option(help: "Worker threads, each with its own database connection.") var concurrency = 4
     @Option(help: "Intents per Bitrix24 batch call (1 to 50; 1 sends one HTTP call per intent).") var batch = 50
-    @Option(help: "Seconds a claim is held before another worker may take it over.") var lease = 60
+    @Option(help: "Seconds a claim is held before another worker may take it over.") var lease = 120
     @Option(help: "Attempts before an intent is dead.") var maxAttempts = 10
     @Option(help: "Longest wait between attempts, in seconds.") var maxBackoff = 300
     @Flag(help: "Exit once nothing is pending or in flight.") var untilIdle = false
@@ -64,6 +64,8 @@ struct WorkerOptions: ParsableArguments {
 func makeWorkerPool(
     conninfo: String, configuration: WorkerPool.Configuration, requestTimeout: Duration, logger: Logger
 ) -> (WorkerPool, PortalClients) {
+    var configuration = configuration
+    configuration.requestTimeout = requestTimeout
     var clientConfiguration = Bitrix24Client.Configuration()
     clientConfiguration.requestTimeout = requestTimeout
     clientConfiguration.maxConnectionsPerHost = max(16, configuration.concurrency)

@@ -75,6 +75,38 @@ struct BulkEnqueueTests {
         #expect(wakeUp?.channel == "outbox_intents")
     }
 
+    @Test func onlyANewIntentWakesTheWorkers() throws {
+        let first: [NewIntent] = [notification(1, "once", key: "w-1"), notification(2, "twice", key: "w-2")]
+        _ = try Producer.enqueue(first, on: db)
+        let listener = try scratch.connect()
+        try listener.listen("outbox_intents")
+        _ = try Producer.enqueue(first, on: db)
+        #expect(try listener.waitForNotification(timeout: .milliseconds(300)) == nil)
+    }
+
+    @Test func arraysThatAreNotPlainListsAreRefused() throws {
+        let before: Int64 = try db.query("SELECT count(*) FROM outbox.log").first!.decode(0)
+        let payload = #"'{"USER_ID": 1, "MESSAGE": "a"}'::jsonb"#
+        let calls = [
+            // Two dimensions: unnest would see two items where subscripts see none.
+            """
+            SELECT outbox.enqueue_many(ARRAY[['main', 'main']], ARRAY[['notify.personal', 'notify.personal']],
+                ARRAY[[\(payload), \(payload)]], ARRAY[['a', 'b']], ARRAY[[NULL, NULL]]::timestamptz[])
+            """,
+            // Numbered from 0.
+            """
+            SELECT outbox.enqueue_many(array_fill('main'::text, '{1}', '{0}'), array_fill('notify.personal'::text, '{1}', '{0}'),
+                array_fill(\(payload), '{1}', '{0}'), array_fill('a'::text, '{1}', '{0}'), array_fill(NULL::timestamptz, '{1}', '{0}'))
+            """,
+        ]
+        for sql in calls {
+            #expect { try db.query(sql) } throws: { error in
+                (error as? PostgresError).map { $0.code == .invalidParameterValue && $0.column == "intents" } ?? false
+            }
+        }
+        #expect(try db.query("SELECT count(*) FROM outbox.log").first!.decode(0, as: Int64.self) == before)
+    }
+
     @Test func aCallWithAnyOtherShapeStillGetsEveryRule() throws {
         let attach: JSONValue = [["MESSAGE": "see the attachment"]]
         let mixed = [notification(1, "plain"), .notification(portal: "main", user: 2, message: "rich", attach: attach)]
