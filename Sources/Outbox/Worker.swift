@@ -83,9 +83,8 @@ struct Worker {
             // One `batch` call per `batchSize` commands, each after its own rate-limit slot.
             for start in stride(from: 0, to: pending.count, by: configuration.batchSize) {
                 let end = min(start + configuration.batchSize, pending.count)
-                // A claim's first call starts at once (the lease allows one call sent twice); a
-                // later one only while it can still end inside the lease.
-                let reserve = callsSent == 0 ? configuration.requestTimeout : configuration.callLimit
+                // A call starts only while it can still end inside the lease.
+                let reserve = configuration.callReserve(callsSent: callsSent)
                 guard try takeRateSlot(portalID: portalID, portal: portal, reserve: reserve, before: deadline, on: db) else {
                     let at = Date().addingTimeInterval(1)
                     let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"

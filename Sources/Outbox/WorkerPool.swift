@@ -41,7 +41,14 @@ public final class WorkerPool: Sendable {
 
         public init() {}
 
-        var claimSize: Int { batchSize * (lease >= callLimit * 2 ? batchesPerClaim : 1) }
+        /// Whether the lease leaves room for a claim's later calls, each sent twice at worst.
+        var leaseFitsSeveralCalls: Bool { lease >= callLimit * 2 }
+        var claimSize: Int { batchSize * (leaseFitsSeveralCalls ? batchesPerClaim : 1) }
+        /// How long before the lease ends a call may start: a claim's first call (and, under a
+        /// short lease, a chat's second) counts one send; later calls count a send twice.
+        func callReserve(callsSent: Int) -> Duration {
+            callsSent > 0 && leaseFitsSeveralCalls ? callLimit : requestTimeout
+        }
     }
 
     let conninfo: String
