@@ -75,6 +75,20 @@ struct BulkEnqueueTests {
         #expect(wakeUp?.channel == "outbox_intents")
     }
 
+    @Test func aNullTagGetsADerivedOneAsNoTagDoes() throws {
+        let withNull = NewIntent(portal: "main", kind: .notifyPersonal, payload: ["USER_ID": 5, "MESSAGE": "hi", "TAG": .null], key: "n-1")
+        let without = NewIntent(portal: "main", kind: .notifyPersonal, payload: ["USER_ID": 5, "MESSAGE": "hi"], key: "n-1")
+        let id = try Producer.enqueue(withNull, on: db)
+        #expect(try Producer.enqueue(without, on: db) == id)
+        #expect(try Producer.enqueue([withNull, without], on: db) == [id, id])
+        let tag: String? = try db.query("SELECT payload->>'TAG' FROM outbox.intents WHERE id = $1", [id]).first!.decode(0)
+        #expect(tag?.hasPrefix("b24o:") == true)
+        // A chat has no TAG: a null one is still an unknown field there.
+        #expect(throws: EnqueueError.self) {
+            try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "TAG": .null]), on: db)
+        }
+    }
+
     @Test func onlyANewIntentWakesTheWorkers() throws {
         let first: [NewIntent] = [notification(1, "once", key: "w-1"), notification(2, "twice", key: "w-2")]
         _ = try Producer.enqueue(first, on: db)
