@@ -69,11 +69,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Child processes and loopback ports, for the demo's PostgreSQL and the bench's children.
+        .target(name: "LocalProcess"),
         // `b24outbox bench`: the speed workloads, run against child simulator and worker processes.
         .target(
             name: "Benchmarks",
             dependencies: [
-                "Outbox", "Postgres", "Bitrix24",
+                "Outbox", "Postgres", "Bitrix24", "LocalProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -81,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "b24outbox",
             dependencies: [
-                "Outbox", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks",
+                "Outbox", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -100,7 +102,7 @@ let package = Package(
         .testTarget(
             name: "OutboxServerTests",
             dependencies: [
-                "OutboxServer", "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport",
+                "OutboxServer", "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport", "LocalProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

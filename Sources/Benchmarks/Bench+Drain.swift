@@ -46,7 +46,7 @@ extension Bench {
         for run in 1...runs {
             let label = runs > 1 ? "\(name) run \(run)/\(runs)" : name
             let deliveredBefore = try deliveredCount(on: db)
-            let createdBefore = try await notificationsCreated(simulator)
+            let createdBefore = try await simulator.counts().notificationsCreated
             progress("\(label): enqueuing \(count.formatted()) notifications")
             try enqueueNotifications(count, keyPrefix: "\(name)-\(run)", on: db)
             // Each drain starts from a vacuumed table, as the peers' do: what the drains before it
@@ -58,7 +58,7 @@ extension Bench {
                 concurrency: concurrency, batch: batch, untilIdle: true, log: log("\(name)-worker"))
             let exit = try worker.waitUntilIdle(log: log("\(name)-worker"))
             let delivered = try deliveredCount(on: db) - deliveredBefore
-            let created = try await notificationsCreated(simulator) - createdBefore
+            let created = try await simulator.counts().notificationsCreated - createdBefore
             guard delivered == count, created == count else {
                 throw BenchError("\(label): \(delivered) of \(count) intents delivered, \(created) notifications created")
             }
@@ -80,10 +80,6 @@ extension Bench {
         } catch let error as PostgresError where error.code == .insufficientPrivilege {
             progress("note: this role may not CHECKPOINT (grant it pg_checkpoint); drains may meet a checkpoint")
         }
-    }
-
-    private func notificationsCreated(_ simulator: SimulatorProcess) async throws -> Int {
-        Int(try await simulator.state()["effects"]?["notificationsCreated"]?.intValue ?? 0)
     }
 }
 

@@ -17,7 +17,7 @@ extension Bench {
         let worker = try WorkerProcess(
             executable: configuration.executable, conninfo: database.conninfo,
             concurrency: configuration.concurrency, batch: 50, untilIdle: false, log: log("w3-worker"))
-        defer { _ = worker.stop() }
+        defer { worker.stop() }
 
         let warmUp = 20
         progress("w3: \(configuration.w3Samples) intents one at a time (after \(warmUp) to warm up)")

@@ -32,18 +32,17 @@ extension Bench {
         while !worker.hasExited {
             try await Task.sleep(for: .milliseconds(500))
             let elapsed = ContinuousClock.now - spawned
-            let state = try await simulator.state()
-            let created = Int(state["effects"]?["notificationsCreated"]?.intValue ?? 0)
+            let counts = try await simulator.counts()
             if steadyStart == nil, elapsed >= .seconds(10) {
-                steadyStart = (elapsed, created, Int(state["rejected"]?["QUERY_LIMIT_EXCEEDED"]?.intValue ?? 0))
+                steadyStart = (elapsed, counts.notificationsCreated, counts.queryLimitExceeded)
             }
-            if allCreated == nil, created >= count { allCreated = elapsed }
+            if allCreated == nil, counts.notificationsCreated >= count { allCreated = elapsed }
         }
         _ = try worker.waitUntilIdle(log: log("w2-worker"))
 
         let delivered = try deliveredCount(on: db)
-        let created = Int(try await simulator.state()["effects"]?["notificationsCreated"]?.intValue ?? 0)
-        let limited = try await simulator.queryLimitExceeded()
+        let final = try await simulator.counts()
+        let created = final.notificationsCreated, limited = final.queryLimitExceeded
         let end = allCreated ?? (ContinuousClock.now - spawned)
         var steady = 0.0
         if let steadyStart, end > steadyStart.at {

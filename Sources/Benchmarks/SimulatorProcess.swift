@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Bitrix24
 import Foundation
+import LocalProcess
 import NIOCore
 
 /// `b24outbox simulate` in a process of its own, as the peers see it: the benchmark's HTTP
@@ -38,31 +39,22 @@ final class SimulatorProcess {
         return try JSONValue(jsonData: body.getBytes(at: body.readerIndex, length: body.readableBytes) ?? [])
     }
 
-    /// Requests the portal refused with QUERY_LIMIT_EXCEEDED so far.
-    func queryLimitExceeded() async throws -> Int {
-        Int(try await state()["rejected"]?["QUERY_LIMIT_EXCEEDED"]?.intValue ?? 0)
+    /// What the bench counts at the portal, read from one state.
+    struct Counts {
+        /// Notifications created (a TAG replacement counts too).
+        var notificationsCreated: Int
+        /// Requests refused with QUERY_LIMIT_EXCEEDED.
+        var queryLimitExceeded: Int
+    }
+
+    func counts() async throws -> Counts {
+        let state = try await state()
+        return Counts(
+            notificationsCreated: Int(state["effects"]?["notificationsCreated"]?.intValue ?? 0),
+            queryLimitExceeded: Int(state["rejected"]?["QUERY_LIMIT_EXCEEDED"]?.intValue ?? 0))
     }
 
     func stop() {
         process.stop()
     }
-}
-
-/// A port nothing listens on right now (the kernel's pick), for a child to bind.
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BenchError("cannot open a socket to find a free port") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-        }
-    }
-    guard bound else { throw BenchError("cannot bind a loopback socket to find a free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LocalProcess
 import Synchronization
 
 #if canImport(Glibc)
@@ -41,7 +42,7 @@ final class ThrowawayPostgres: Sendable {
             _ = FileManager.default.createFile(atPath: folder.appending(path: "commands.log").path, contents: nil)
             if let runAs { try handOver(folder, to: runAs) }
             for attempt in 1...5 {
-                let candidate = ThrowawayPostgres(folder: folder, port: try freePort(), binaries: binaries, runAs: runAs)
+                let candidate = ThrowawayPostgres(folder: folder, port: try freeLoopbackPort(), binaries: binaries, runAs: runAs)
                 cluster = candidate
                 if attempt == 1 {
                     try candidate.require(candidate.execute("initdb", [
@@ -86,9 +87,10 @@ final class ThrowawayPostgres: Sendable {
         let executable = binaries.appending(path: program).path
         if let runAs {
             let runuser = try Self.locate("runuser", in: ["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-            return try spawnAndWait(runuser, ["-u", runAs, "--", executable] + arguments, output: commandLog.path)
+            return try ChildProcess(executable: runuser, arguments: ["-u", runAs, "--", executable] + arguments,
+                                    output: commandLog.path).wait().status
         }
-        return try spawnAndWait(executable, arguments, output: commandLog.path)
+        return try ChildProcess(executable: executable, arguments: arguments, output: commandLog.path).wait().status
     }
     /// Throws with what the programs and the server said when `status` is not 0.
     private func require(_ status: Int32, _ what: String) throws {
@@ -134,57 +136,4 @@ final class ThrowawayPostgres: Sendable {
             guard chown(path, uid, gid) == 0 else { throw CLIError("cannot give \(path) to \(user): \(String(cString: strerror(errno)))") }
         }
     }
-}
-
-/// A loopback port nobody listens on right now.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw CLIError("cannot open a socket to find a free port") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw CLIError("cannot find a free port on 127.0.0.1") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
-/// Runs a program with stdout and stderr appended to `output` and waits for it. (Foundation's
-/// `Process` can miss the exit of `pg_ctl start`, whose server keeps running after it.)
-func spawnAndWait(_ path: String, _ arguments: [String], output: String) throws -> Int32 {
-    let log = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-    guard log >= 0 else { throw CLIError("cannot write \(output): \(String(cString: strerror(errno)))") }
-    defer { close(log) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, log, 1)
-    posix_spawn_file_actions_adddup2(&actions, log, 2)
-    // The demo ignores SIGINT and SIGTERM to clean up itself; its children must not inherit that.
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGINT)
-    sigaddset(&defaults, SIGTERM)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    let environment = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { (argv + environment).forEach { free($0) } }
-    var pid = pid_t()
-    let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environment)
-    guard spawned == 0 else { throw CLIError("cannot run \(path): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 {
-        guard errno == EINTR else { throw CLIError("lost track of \(path): \(String(cString: strerror(errno)))") }
-    }
-    // WIFEXITED / WEXITSTATUS, which Swift does not import: a signal counts as 128 + its number.
-    return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }

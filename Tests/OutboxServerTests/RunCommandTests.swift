@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Bitrix24
 import Bitrix24Simulator
 import Foundation
+import LocalProcess
 import Outbox
 import Postgres
 import Testing
@@ -21,7 +22,7 @@ struct RunCommandTests {
                 name: "sim", credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
                 applicationToken: configuration.applicationToken, memberID: configuration.memberID,
                 rateBucket: 1_000_000, rateDrain: 1_000_000), on: db)
-            let port = try freePort()
+            let port = try freeLoopbackPort()
             let base = "http://127.0.0.1:\(port)"
             let process = try CLI.spawn([
                 "run", "--port", "\(port)", "--concurrency", "2", "--database-url", scratch.conninfo,
@@ -45,22 +46,6 @@ struct RunCommandTests {
             await #expect(throws: (any Error).self, "the port is closed") { _ = try await status(of: "\(base)/healthz") }
         }
     }
-}
-
-/// A port nobody listens on right now.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw POSIXError(.EADDRNOTAVAIL) }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Checks `condition` every 100 ms for up to `timeout`; errors count as "not yet".
