@@ -98,7 +98,7 @@ let package = Package(
 
         // Scratch databases and CLI runs shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Postgres", "Bitrix24Simulator"], path: "Tests/TestSupport"),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "LocalProcess"]),
         .testTarget(
             name: "OutboxServerTests",
             dependencies: [

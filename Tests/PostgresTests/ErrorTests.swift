@@ -1,4 +1,5 @@
 import Foundation
+import LocalProcess
 import Postgres
 import Testing
 import TestSupport
@@ -57,7 +58,7 @@ struct ErrorTests {
     }
 
     @Test func connectingToAClosedPortFailsClearlyAndLeaksNothing() throws {
-        let port = try closedPort()
+        let port = try freeLoopbackPort()
         let before = openFileDescriptors()
         for _ in 0..<200 {
             let error = try #require(throws: PostgresError.self) {
@@ -83,25 +84,6 @@ struct ErrorTests {
         let error = try #require(throws: PostgresError.self) { try victim.query("SELECT 1") }
         #expect(error.isConnectionError)
         #expect(!victim.isOpen)
-    }
-
-    /// A loopback port nothing listens on: bind one, note it, close it.
-    private func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                guard bind(fd, sa, length) == 0, getsockname(fd, sa, &length) == 0 else {
-                    throw ScratchDatabaseError(description: "cannot bind a probe socket")
-                }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private func openFileDescriptors() -> Int {
