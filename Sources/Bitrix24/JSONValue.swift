@@ -42,7 +42,7 @@ extension JSONValue {
         switch self {
         case .int(let i): return i
         case .double(let d): return d.rounded() == d && abs(d) < 9.2e18 ? Int64(d) : nil
-        case .string(let s): return Int64(s.trimmingCharacters(in: .whitespaces))
+        case .string(let s): return Int64(s.trimmingWhitespace)
         default: return nil
         }
     }
@@ -51,7 +51,7 @@ extension JSONValue {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
-        case .string(let s): return Double(s.trimmingCharacters(in: .whitespaces))
+        case .string(let s): return Double(s.trimmingWhitespace)
         default: return nil
         }
     }

@@ -67,37 +67,54 @@ public enum PHPForm {
     // MARK: Decoding
 
     public static func decode(_ body: String) throws -> [String: JSONValue] {
-        var root = Node.object([:])
-        for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
-            let (rawKey, rawValue) = splitOnce(pair, at: "=")
-            let key = try percentDecode(rawKey)
-            let value = try percentDecode(rawValue ?? "")
-            let path = try parseKey(key)
-            try root.insert(value, at: path[...])
+        // Read as UTF-8 bytes: the simulator decodes every command of every batch this way.
+        var body = body
+        return try body.withUTF8 { bytes in
+            var root: [String: Node] = [:]
+            var pairStart = 0
+            while pairStart <= bytes.count {
+                let pairEnd = bytes[pairStart...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
+                defer { pairStart = pairEnd + 1 }
+                guard pairEnd > pairStart else { continue }
+                let pair = UnsafeBufferPointer(rebasing: bytes[pairStart..<pairEnd])
+                let equals = pair.firstIndex(of: UInt8(ascii: "="))
+                let key = try percentDecode(bytes: UnsafeBufferPointer(rebasing: pair[..<(equals ?? pair.count)]))
+                let value = equals.map { UnsafeBufferPointer(rebasing: pair[($0 + 1)...]) }
+                try insert(try value.map(percentDecode(bytes:)) ?? "", at: try parseKey(key), into: &root)
+            }
+            return root.mapValues(\.json)
         }
-        guard case .object(let members) = root else { return [:] }
-        return members.mapValues(\.json)
-    }
-
-    private static func splitOnce(_ s: Substring, at separator: Character) -> (Substring, Substring?) {
-        guard let i = s.firstIndex(of: separator) else { return (s, nil) }
-        return (s[..<i], s[s.index(after: i)...])
     }
 
     /// `+` is a space; `%XX` a byte; the bytes must form UTF-8.
     public static func percentDecode(_ text: Substring) throws -> String {
+        var text = text
+        return try text.withUTF8(percentDecode(bytes:))
+    }
+
+    private static func percentDecode(bytes text: UnsafeBufferPointer<UInt8>) throws -> String {
+        // Most keys and values need no decoding: validate and copy them as they are.
+        if !text.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) {
+            guard let string = String(validating: text, as: UTF8.self) else {
+                throw DecodingError(reason: "text is not valid UTF-8")
+            }
+            return string
+        }
         var bytes = [UInt8]()
-        bytes.reserveCapacity(text.utf8.count)
-        var it = text.utf8.makeIterator()
-        while let byte = it.next() {
+        bytes.reserveCapacity(text.count)
+        var i = 0
+        while i < text.count {
+            let byte = text[i]
+            i += 1
             switch byte {
             case UInt8(ascii: "+"):
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
-                guard let hi = it.next().flatMap(hexValue), let lo = it.next().flatMap(hexValue) else {
+                guard i + 1 < text.count, let hi = hexValue(text[i]), let lo = hexValue(text[i + 1]) else {
                     throw DecodingError(reason: "invalid percent-encoding")
                 }
                 bytes.append(hi << 4 | lo)
+                i += 2
             default:
                 bytes.append(byte)
             }
@@ -119,7 +136,7 @@ public enum PHPForm {
 
     /// `data[DATA][0][x]` → ["data", "DATA", "0", "x"]; an empty segment (`a[]`) is nil (append).
     private static func parseKey(_ key: String) throws -> [String?] {
-        guard let open = key.firstIndex(of: "[") else {
+        guard let open = key.utf8.firstIndex(of: UInt8(ascii: "[")) else {
             guard !key.isEmpty else { throw DecodingError(reason: "empty key") }
             return [key]
         }
@@ -139,6 +156,15 @@ public enum PHPForm {
         return path
     }
 
+    /// Puts one decoded pair into the top level of the form.
+    private static func insert(_ value: String, at path: [String?], into root: inout [String: Node]) throws {
+        var top = Node.object(root)
+        root = [:]  // `top` holds the only reference, so the insert below changes it in place
+        try top.insert(value, at: path[...])
+        guard case .object(let members) = top else { return }
+        root = members
+    }
+
     /// A tree under construction.
     private indirect enum Node {
         case leaf(String)
@@ -148,6 +174,7 @@ public enum PHPForm {
             guard case .object(var members) = self else {
                 throw DecodingError(reason: "a key is used both as a value and as a group")
             }
+            self = .leaf("")  // drop this reference to `members`, so changing it copies nothing
             let key = path.first! ?? String(Self.nextIndex(members))
             let rest = path.dropFirst()
             if rest.isEmpty {
@@ -156,7 +183,7 @@ public enum PHPForm {
                 }
                 members[key] = .leaf(value)
             } else {
-                var child = members[key] ?? .object([:])
+                var child = members.removeValue(forKey: key) ?? .object([:])
                 try child.insert(value, at: rest)
                 members[key] = child
             }

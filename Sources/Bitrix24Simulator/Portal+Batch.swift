@@ -62,7 +62,7 @@ extension Portal {
     private func runCommand(_ command: JSONValue, caller: Caller, results: [String: JSONValue]) -> MethodOutcome {
         guard let text = command.stringValue else { return MethodOutcome(result: .failure(.methodNotFound)) }
         let (methodPart, query) = Self.splitCommand(text)
-        var method = methodPart.trimmingCharacters(in: .whitespaces).lowercased()
+        var method = methodPart.trimmingWhitespace.lowercased()
         if method.hasSuffix(".json") { method.removeLast(5) }
         if method == "batch" { return MethodOutcome(result: .failure(.batchMethodNotAllowed)) }
         guard let decoded = try? PHPForm.decode(query) else { return MethodOutcome(result: .failure(.malformedBody)) }
@@ -98,7 +98,7 @@ extension Portal {
 enum BatchReference {
     static func substitute(_ value: JSONValue, results: [String: JSONValue]) -> JSONValue {
         switch value {
-        case .string(let s) where s.contains("$result["):
+        case .string(let s) where mentionsResult(s):
             return substitute(s, results: results)
         case .array(let items):
             return .array(items.map { substitute($0, results: results) })
@@ -106,6 +106,23 @@ enum BatchReference {
             return .object(members.mapValues { substitute($0, results: results) })
         default:
             return value
+        }
+    }
+
+    private static let marker = Array("$result[".utf8)
+
+    /// Whether `text` holds `$result[`, scanned as bytes: every parameter of every command is checked.
+    static func mentionsResult(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard bytes.count >= marker.count else { return false }
+            var i = 0
+            while let dollar = bytes[i...].firstIndex(of: UInt8(ascii: "$")) {
+                if dollar + marker.count > bytes.count { return false }
+                if marker.indices.allSatisfy({ bytes[dollar + $0] == marker[$0] }) { return true }
+                i = dollar + 1
+            }
+            return false
         }
     }
 

@@ -12,7 +12,7 @@ extension Portal {
         let userID = PHPValue.int(p["USER_ID"])
         guard userID > 0 else { throw .userIDEmpty }
         guard let message = PHPValue.string(p["MESSAGE"]),
-            !message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            message.hasVisibleCharacters
         else { throw .messageEmpty }
         let attach = try AttachValidator(maxCharacters: configuration.maxAttachCharacters).validate(p["ATTACH"])
 

@@ -39,10 +39,29 @@ struct TimeBlock: Sendable {
         let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
         let secondOfDay = local - days * 86_400
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        let sign = offset < 0 ? "-" : "+"
-        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)):\(two(secondOfDay % 60))"
-            + "\(sign)\(two(Int64(abs(offset) / 3600))):\(two(Int64(abs(offset) % 3600 / 60)))"
+        // Written as bytes: string interpolation was most of this function's cost.
+        var out = [UInt8]()
+        out.reserveCapacity(25)
+        func digits(_ n: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            if n >= divisor * 10 { out.append(contentsOf: String(n).utf8); return }
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(n / divisor % 10))
+                divisor /= 10
+            }
+        }
+        if year < 0 { out.append(UInt8(ascii: "-")) }
+        digits(abs(year), 1)
+        out.append(UInt8(ascii: "-")); digits(month, 2)
+        out.append(UInt8(ascii: "-")); digits(day, 2)
+        out.append(UInt8(ascii: "T")); digits(secondOfDay / 3600, 2)
+        out.append(UInt8(ascii: ":")); digits(secondOfDay % 3600 / 60, 2)
+        out.append(UInt8(ascii: ":")); digits(secondOfDay % 60, 2)
+        out.append(offset < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+        digits(Int64(abs(offset) / 3600), 2)
+        out.append(UInt8(ascii: ":")); digits(Int64(abs(offset) % 3600 / 60), 2)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Year, month and day of the proleptic Gregorian calendar (Howard Hinnant's civil_from_days).

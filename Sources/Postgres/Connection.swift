@@ -104,7 +104,8 @@ public final class Connection {
                 values.append(nil)
                 continue
             }
-            guard !text.utf8.contains(0) else {
+            var checked = text
+            guard !checked.withUTF8({ bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }) else {
                 throw PostgresError(
                     code: .characterNotInRepertoire,
                     message: "parameter $\(i + 1) contains a NUL character, which PostgreSQL text cannot hold")

@@ -128,9 +128,16 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
                 continue
             }
             out.append(UInt8(ascii: "\""))
-            for byte in text.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                out.append(byte)
+            var element = text
+            element.withUTF8 { bytes in
+                // Copies runs between the characters that need a backslash.
+                var run = 0
+                for i in bytes.indices where bytes[i] == UInt8(ascii: "\"") || bytes[i] == UInt8(ascii: "\\") {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i]))
+                    out.append(UInt8(ascii: "\\"))
+                    run = i
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run...]))
             }
             out.append(UInt8(ascii: "\""))
         }

@@ -33,6 +33,14 @@ struct PartsTests {
         #expect(BatchReference.substitute("id $result[user][ID]!", results: results) == "id 7!")
         #expect(BatchReference.substitute("$result[user][DEPT][1]", results: results) == 4)
         #expect(BatchReference.substitute("$result[missing]", results: results) == "")
+        // Text that only looks close is left as it is.
+        for text in ["$result", "$$result", "cost $5", "$resul[chat]", "result[chat]", "é$result", ""] {
+            #expect(BatchReference.mentionsResult(text) == false, "\(text)")
+            #expect(BatchReference.substitute(.string(text), results: results) == .string(text))
+        }
+        for text in ["$result[", "$$result[chat]", "é $result[chat]", "x$result[user][ID]"] {
+            #expect(BatchReference.mentionsResult(text), "\(text)")
+        }
     }
 
     @Test("the leaky bucket admits its capacity, then drains at its rate")

@@ -23,6 +23,17 @@ import Testing
         #expect(try PHPForm.decode("m[1]=a&m[0]=b")["m"] == ["b", "a"])
         #expect(try PHPForm.decode("m[0]=a&m[2]=b")["m"] == ["0": "a", "2": "b"])
         #expect(try PHPForm.decode("a=1&a=2")["a"] == "2")
+        #expect(try PHPForm.decode("&&x=%C3%A9+%2B&&y==1&") == ["x": "é +", "y": "=1"])
+        #expect(try PHPForm.decode("m[a]=1&m[b][]=2&m[b][]=3&m[a]=4") == ["m": ["a": "4", "b": ["2", "3"]]])
+        #expect(try PHPForm.decode("") == [:])
+    }
+
+    @Test func trimsWhitespaceAsFoundationDoes() {
+        for text in ["", " ", "a", " a", "a\t", "\u{00A0}a\u{2003}", "im.notify", " im.notify ", "é", "a b"] {
+            #expect(text.trimmingWhitespace == text.trimmingCharacters(in: .whitespaces), "\(text.debugDescription)")
+        }
+        #expect(" \n\u{3000}".hasVisibleCharacters == false)
+        #expect(" \n x".hasVisibleCharacters)
     }
 
     @Test(arguments: ["a=%zz", "a=%E", "[x]=1", "a[b=1", "a=1&a[b]=2", "a[b]=1&a=2", "a=%FF%FE", "=1"])

@@ -1,0 +1,21 @@
+import Foundation
+
+extension String {
+    /// `trimmingCharacters(in: .whitespaces)`, without Foundation's cost in the common case of
+    /// nothing to trim (every command of every batch passes through here).
+    public var trimmingWhitespace: String {
+        guard let first = utf8.first, let last = utf8.last else { return self }
+        if Self.isPlainByte(first) && Self.isPlainByte(last) { return self }
+        return trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Whether the string has a character outside `.whitespacesAndNewlines`.
+    public var hasVisibleCharacters: Bool {
+        unicodeScalars.contains { !CharacterSet.whitespacesAndNewlines.contains($0) }
+    }
+
+    /// An ASCII byte that is not whitespace: a string starting and ending with one has nothing to trim.
+    private static func isPlainByte(_ byte: UInt8) -> Bool {
+        byte > 0x20 && byte < 0x7F
+    }
+}
