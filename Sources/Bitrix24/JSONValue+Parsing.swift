@@ -133,7 +133,7 @@ struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                let text = String.validatingUTF8(UnsafeBufferPointer(rebasing: bytes[start..<index]))
                 guard let text else { throw error("invalid UTF-8") }
                 index += 1
                 return text
@@ -149,7 +149,7 @@ struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let text = String(validating: utf8, as: UTF8.self) else { throw error("invalid UTF-8") }
+                guard let text = utf8.withUnsafeBufferPointer(String.validatingUTF8) else { throw error("invalid UTF-8") }
                 return text
             case UInt8(ascii: "\\"):
                 index += 1

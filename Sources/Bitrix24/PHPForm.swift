@@ -16,29 +16,49 @@ public enum PHPForm {
     // MARK: Encoding
 
     public static func encode(_ params: [String: JSONValue]) -> String {
-        var pairs: [String] = []
-        for key in params.keys.sorted() {
-            appendPairs(name: percentEncode(key), value: params[key]!, into: &pairs)
+        // Written as bytes: the worker encodes every command of every batch.
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        var name: [UInt8] = []
+        for (key, value) in params.sorted(by: { $0.key < $1.key }) {
+            name.removeAll(keepingCapacity: true)
+            percentEncode(key, into: &name)
+            appendPairs(name: &name, value: value, into: &out)
         }
-        return pairs.joined(separator: "&")
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func appendPairs(name: String, value: JSONValue, into pairs: inout [String]) {
+    /// Appends `name=value` pairs (after a `&` unless first); `name` is restored on return.
+    private static func appendPairs(name: inout [UInt8], value: JSONValue, into out: inout [UInt8]) {
+        func pair(_ write: (inout [UInt8]) -> Void) {
+            if !out.isEmpty { out.append(UInt8(ascii: "&")) }
+            out.append(contentsOf: name)
+            out.append(UInt8(ascii: "="))
+            write(&out)
+        }
+        let length = name.count
+        defer { name.removeSubrange(length...) }
         switch value {
         case .null:
             return
         case .array(let items):
             for (i, item) in items.enumerated() {
-                appendPairs(name: "\(name)%5B\(i)%5D", value: item, into: &pairs)
+                name.removeSubrange(length...)
+                name.append(contentsOf: "%5B\(i)%5D".utf8)
+                appendPairs(name: &name, value: item, into: &out)
             }
         case .object(let members):
-            for key in members.keys.sorted() {
-                appendPairs(name: "\(name)%5B\(percentEncode(key))%5D", value: members[key]!, into: &pairs)
+            for (key, member) in members.sorted(by: { $0.key < $1.key }) {
+                name.removeSubrange(length...)
+                name.append(contentsOf: "%5B".utf8)
+                percentEncode(key, into: &name)
+                name.append(contentsOf: "%5D".utf8)
+                appendPairs(name: &name, value: member, into: &out)
             }
         case .bool(let b):
-            pairs.append("\(name)=\(b ? "1" : "0")")
+            pair { $0.append(b ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
         default:
-            pairs.append("\(name)=\(percentEncode(value.stringValue ?? ""))")
+            pair { percentEncode(value.stringValue ?? "", into: &$0) }
         }
     }
 
@@ -46,6 +66,11 @@ public enum PHPForm {
     public static func percentEncode(_ text: String) -> String {
         var out = [UInt8]()
         out.reserveCapacity(text.utf8.count)
+        percentEncode(text, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func percentEncode(_ text: String, into out: inout [UInt8]) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
@@ -59,7 +84,6 @@ public enum PHPForm {
                 out.append(hexDigits[Int(byte & 0x0F)])
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
@@ -95,7 +119,7 @@ public enum PHPForm {
     private static func percentDecode(bytes text: UnsafeBufferPointer<UInt8>) throws -> String {
         // Most keys and values need no decoding: validate and copy them as they are.
         if !text.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) {
-            guard let string = String(validating: text, as: UTF8.self) else {
+            guard let string = String.validatingUTF8(text) else {
                 throw DecodingError(reason: "text is not valid UTF-8")
             }
             return string
@@ -119,7 +143,7 @@ public enum PHPForm {
                 bytes.append(byte)
             }
         }
-        guard let string = String(validating: bytes, as: UTF8.self) else {
+        guard let string = bytes.withUnsafeBufferPointer(String.validatingUTF8) else {
             throw DecodingError(reason: "text is not valid UTF-8")
         }
         return string

@@ -39,11 +39,35 @@ final class WakeSignal: Sendable {
     }
 }
 
-/// A one-way switch: set once, read from any thread.
+/// A one-way switch: set once, read from any thread. Setting it also makes `descriptor`
+/// readable, so a thread blocked in `poll(2)` on a socket can wake for it at once.
 final class StopFlag: Sendable {
     private let stopped = Atomic<Bool>(false)
+    private let pipe: (read: Int32, write: Int32)
+
+    init() {
+        var ends: [Int32] = [-1, -1]
+        // Without a pipe (no descriptors left) waiters still notice the flag at their next timeout.
+        if Glibc.pipe(&ends) == 0 {
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        }
+        pipe = (ends[0], ends[1])
+    }
+
+    deinit {
+        for end in [pipe.read, pipe.write] where end >= 0 { close(end) }
+    }
+
     var isSet: Bool { stopped.load(ordering: .acquiring) }
-    func set() { stopped.store(true, ordering: .releasing) }
+
+    /// Readable once the flag is set (-1 when no pipe could be made).
+    var descriptor: Int32 { pipe.read }
+
+    func set() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing), pipe.write >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = write(pipe.write, &byte, 1)
+    }
 }
 
 /// Runs async work from a Dispatch worker thread and waits for it: the worker threads are

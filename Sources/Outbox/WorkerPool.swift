@@ -122,8 +122,8 @@ public final class WorkerPool: Sendable {
                         ensureLogPartitions(on: db)
                         partitionsChecked = .now
                     }
-                    // A short wait, so that `stop()` is noticed within a tenth of a second.
-                    if try db.waitForNotification(timeout: .milliseconds(100)) != nil {
+                    // `stop()` makes the flag's descriptor readable, which ends the wait at once.
+                    if try db.waitForNotification(timeout: .seconds(1), interrupt: stopFlag.descriptor) != nil {
                         while try db.nextNotification() != nil {}
                         wake.signal()
                     }

@@ -25,21 +25,24 @@ extension Connection {
 
     /// Waits until a notification arrives or `timeout` passes (nil then). Blocks the calling
     /// thread in `poll(2)` on the connection's socket, so it wakes the moment data arrives.
-    public func waitForNotification(timeout: Duration) throws -> Notification? {
+    /// When `interrupt` (a descriptor) becomes readable, returns nil at once.
+    public func waitForNotification(timeout: Duration, interrupt: Int32? = nil) throws -> Notification? {
         try ensureOpen()
         let deadline = ContinuousClock.now + timeout
         while true {
             if let pending = try nextNotification() { return pending }
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
-            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            guard descriptor.fd >= 0 else { throw connectionError() }
+            var descriptors = [pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)]
+            guard descriptors[0].fd >= 0 else { throw connectionError() }
+            if let interrupt, interrupt >= 0 { descriptors.append(pollfd(fd: interrupt, events: Int16(POLLIN), revents: 0)) }
             let (seconds, attoseconds) = remaining.components
             let milliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
-            let ready = poll(&descriptor, 1, milliseconds)
+            let ready = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
             if ready < 0 && errno != EINTR {
                 throw PostgresError(code: .connectionFailure, message: "poll failed: \(String(cString: strerror(errno)))")
             }
+            if descriptors.count > 1 && descriptors[1].revents != 0 { return try nextNotification() }
         }
     }
 

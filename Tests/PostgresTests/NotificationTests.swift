@@ -44,6 +44,25 @@ struct NotificationTests {
         #expect(waited >= .milliseconds(290))
     }
 
+    @Test func aReadableInterruptDescriptorEndsTheWaitAtOnce() throws {
+        let listener = try scratch.connect()
+        try listener.listen("interrupted")
+        var ends: [Int32] = [-1, -1]
+        try #require(pipe(&ends) == 0)
+        defer { ends.forEach { close($0) } }
+        let writeEnd = ends[1]
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: 0.2)
+            var byte: UInt8 = 1
+            _ = write(writeEnd, &byte, 1)
+        }
+        let started = ContinuousClock.now
+        let note = try listener.waitForNotification(timeout: .seconds(30), interrupt: ends[0])
+        #expect(note == nil)
+        // Ended by the descriptor, long before the timeout.
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
     @Test func notificationsSentInATransactionArriveOnlyAfterCommit() throws {
         let listener = try scratch.connect()
         try listener.listen("tx")

@@ -19,3 +19,14 @@ extension String {
         byte > 0x20 && byte < 0x7F
     }
 }
+
+extension String {
+    /// The text of UTF-8 bytes, or nil when they are not valid UTF-8. ASCII, the common case
+    /// for keys and values on the wire, skips the generic validating initializer's cost.
+    static func validatingUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var high: UInt8 = 0
+        for byte in bytes { high |= byte }
+        if high < 0x80 { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}
