@@ -1,0 +1,123 @@
+import Foundation
+import Outbox
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+
+/// Every intent belongs to an existing portal (sql/010 checks it per statement): inserts to a
+/// missing portal fail, a portal with intents cannot be removed, even by a removal racing an
+/// enqueue, and an intent never moves to another portal.
+@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
+struct IntentPortalTests {
+    let scratch: ScratchDatabase
+    let db: Connection
+
+    init() throws {
+        scratch = try ScratchDatabase()
+        db = try scratch.connect()
+        try Migrator().migrate(on: db)
+        try db.execute("""
+            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
+            VALUES ('main', 'https://main.bitrix24.com', 'webhook', 1, 'c0de'),
+                   ('other', 'https://other.bitrix24.com', 'webhook', 1, 'c0de')
+            """)
+    }
+
+    func portalID(_ name: String) throws -> Int64 {
+        try db.query("SELECT id FROM outbox.portals WHERE name = $1", [name]).first!.decode(0)
+    }
+
+    func count(_ sql: String) throws -> Int64 {
+        try db.query(sql).first!.decode(0)
+    }
+
+    @Test func anInsertToAMissingPortalFailsAndWritesNothing() throws {
+        let error = #expect(throws: PostgresError.self) {
+            try db.execute("""
+                INSERT INTO outbox.intents (portal_id, kind, payload, idempotency_key)
+                SELECT $1::bigint, 'notify.system', '{"USER_ID": 1, "MESSAGE": "x"}'::jsonb, 'k-' || n FROM generate_series(1, 3) n
+                UNION ALL SELECT 999999, 'notify.system', '{"USER_ID": 1, "MESSAGE": "x"}'::jsonb, 'k-missing'
+                """, [try portalID("main")])
+        }
+        #expect(error?.code == .foreignKeyViolation)
+        #expect(error?.message.contains("999999") == true)
+        #expect(try count("SELECT count(*) FROM outbox.intents") == 0)
+    }
+
+    @Test func aPortalWithIntentsCannotBeRemovedEvenDirectly() throws {
+        _ = try Producer.enqueue(.notification(portal: "main", user: 1, message: "hello"), on: db)
+        let error = #expect(throws: PostgresError.self) {
+            try db.execute("DELETE FROM outbox.portals WHERE name = 'main'")
+        }
+        #expect(error?.code == .foreignKeyViolation)
+        #expect(try count("SELECT count(*) FROM outbox.portals") == 2)
+        // A portal without intents goes as before.
+        try db.execute("DELETE FROM outbox.portals WHERE name = 'other'")
+        #expect(try count("SELECT count(*) FROM outbox.portals") == 1)
+    }
+
+    @Test func anIntentNeverMovesToAnotherPortal() throws {
+        let id = try Producer.enqueue(.notification(portal: "main", user: 1, message: "hello"), on: db)
+        let error = #expect(throws: PostgresError.self) {
+            try db.execute("UPDATE outbox.intents SET portal_id = $1 WHERE id = $2", [try portalID("other"), id])
+        }
+        #expect(error?.code == .foreignKeyViolation)
+        #expect(try db.query("SELECT portal_id FROM outbox.intents WHERE id = $1", [id]).first!.decode(0) == (try portalID("main")))
+        // Setting the same portal again is no move.
+        try db.execute("UPDATE outbox.intents SET portal_id = portal_id WHERE id = $1", [id])
+    }
+
+    @Test func aRemovalWaitsForAnEnqueueInFlightThenRefuses() throws {
+        let producer = try scratch.connect()
+        try producer.execute("BEGIN")
+        _ = try Producer.enqueue([.notification(portal: "other", user: 1, message: "racing")], on: producer)
+        // The removal blocks on the enqueue's lock of the portal until the enqueue commits.
+        let conninfo = scratch.conninfo
+        let outcome = Mutex<Result<Void, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let result = Result { () throws -> Void in
+                let remover = try Connection(conninfo)
+                try remover.execute("DELETE FROM outbox.portals WHERE name = 'other'")
+            }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        // Still waiting while the enqueue is open.
+        #expect(done.wait(timeout: .now() + 1) == .timedOut)
+        let waiting: Int64 = try db.query("""
+            SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM outbox.portals%'
+            """).first!.decode(0)
+        #expect(waiting == 1)
+        try producer.execute("COMMIT")
+        done.wait()
+        let result = try #require(outcome.withLock { $0 })
+        #expect(throws: PostgresError.self) { try result.get() }
+        #expect(try count("SELECT count(*) FROM outbox.portals WHERE name = 'other'") == 1)
+        #expect(try count("SELECT count(*) FROM outbox.intents") == 1)
+    }
+
+    @Test func anEnqueueAfterARemovalFindsNoPortal() throws {
+        let remover = try scratch.connect()
+        try remover.execute("BEGIN")
+        try remover.execute("DELETE FROM outbox.portals WHERE name = 'other'")
+        let conninfo = scratch.conninfo
+        let outcome = Mutex<Result<[Int64], any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let result = Result { () throws -> [Int64] in
+                let producer = try Connection(conninfo)
+                return try Producer.enqueue([.notification(portal: "other", user: 1, message: "late")], on: producer)
+            }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        try remover.execute("COMMIT")
+        done.wait()
+        let result = try #require(outcome.withLock { $0 })
+        #expect(throws: (any Error).self) { try result.get() }
+        #expect(try count("SELECT count(*) FROM outbox.intents") == 0)
+    }
+}
