@@ -77,6 +77,8 @@ struct Worker {
         var commands = DeliveryPlan.firstCommands(for: pending)
         var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
         var callsSent = 0
+        // Rate-limit slots granted ahead for the calls of this round, not used yet.
+        var slots = 0
         // A chat lookup that finds nothing leads to a second round that creates it.
         rounds: while !pending.isEmpty {
             var next: [ClaimedIntent] = []
@@ -85,7 +87,11 @@ struct Worker {
                 let end = min(start + configuration.batchSize, pending.count)
                 // A call starts only while it can still end inside the lease.
                 let reserve = configuration.callReserve(callsSent: callsSent)
-                guard try takeRateSlot(portalID: portalID, portal: portal, reserve: reserve, before: deadline, on: db) else {
+                let callsLeft = (pending.count - start + configuration.batchSize - 1) / configuration.batchSize
+                guard try takeRateSlot(
+                    portalID: portalID, portal: portal, reserve: reserve, before: deadline,
+                    wanted: callsLeft, slots: &slots, on: db)
+                else {
                     let at = Date().addingTimeInterval(1)
                     let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"
                     outcomes += (pending[start...] + next).map { ($0, .released(at: at, reason: reason)) }
@@ -102,7 +108,11 @@ struct Worker {
                     case .finished(let outcome): outcomes.append((intent, outcome))
                     case .createChat: next.append(intent)
                     }
-                    if let signal { try record(signal, portalID: portalID, on: db) }
+                    if let signal {
+                        try record(signal, portalID: portalID, on: db)
+                        // The portal refused for its limit: slots granted before that are void.
+                        if signal == .rateLimited { slots = 0 }
+                    }
                 }
             }
             pending = next
@@ -156,16 +166,27 @@ struct Worker {
         }
     }
 
-    /// Waits for the portal's shared bucket to allow one request. False when the call after the
-    /// wait (`reserve` long at most) could outlast the lease, or the pool is stopping: the rest
-    /// of the claim is then released, not sent.
+    /// Waits for the portal's shared bucket to allow one request: a slot left in `slots`, or up
+    /// to `wanted` (the calls this round still has) taken at once, one for this call and the rest
+    /// kept in `slots`. False when the call after the wait (`reserve` long at most) could outlast
+    /// the lease, or the pool is stopping: the rest of the claim is then released, not sent.
     private func takeRateSlot(
-        portalID: Int64, portal: String, reserve: Duration, before deadline: ContinuousClock.Instant, on db: Connection
+        portalID: Int64, portal: String, reserve: Duration, before deadline: ContinuousClock.Instant,
+        wanted: Int, slots: inout Int, on db: Connection
     ) throws -> Bool {
         guard ContinuousClock.now + reserve < deadline else { return false }
+        if slots > 0 {
+            slots -= 1
+            return true
+        }
         while !pool.isStopping {
-            let wait: Double = try db.queryPrepared("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
-            if wait <= 0 { return true }
+            let row = try db.queryPrepared("SELECT granted, wait FROM outbox.take_rate_slots($1, $2::integer)", [portalID, max(1, wanted)]).first!
+            let granted: Int = try row.decode(0)
+            if granted > 0 {
+                slots = granted - 1
+                return true
+            }
+            let wait: Double = try row.decode(1)
             let pause = Duration.milliseconds(Int64((wait * 1000).rounded(.up)))
             guard ContinuousClock.now + pause + reserve < deadline else {
                 return false

@@ -40,6 +40,7 @@ struct RoleTests {
                 "INSERT INTO outbox.log (stream, type) VALUES ('x', 'intent.enqueued')",
                 "UPDATE outbox.intents SET status = 'cancelled'",
                 "SELECT outbox.take_rate_slot(1)",
+                "SELECT outbox.take_rate_slots(1, 4)",
                 "SELECT outbox.record_event(1, 'f', '{}', '[]')",
             ] {
                 #expect(refusal(role, sql, on: h.db) == "42501", "\(sql)")
