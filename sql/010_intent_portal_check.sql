@@ -6,8 +6,11 @@
 -- - an insert locks each of its portals FOR KEY SHARE until it commits (as the key did per row),
 --   and fails with foreign_key_violation when one does not exist;
 -- - removing a portal that still has intents fails with foreign_key_violation; a removal waits
---   for inserts in flight to its portal, then sees their intents;
--- - an intent never moves to another portal.
+--   for inserts in flight to its portal, then sees their intents. That check reads the latest
+--   committed intents only under READ COMMITTED, so a removal under a stricter isolation level,
+--   whose snapshot could predate an enqueue it waited for, is refused outright;
+-- - an intent never moves to another portal, and a portal's id never changes;
+-- - TRUNCATE of the portals is refused while any intent exists (it used to cascade to them).
 ALTER TABLE outbox.intents DROP CONSTRAINT intents_portal_id_fkey;
 
 CREATE FUNCTION outbox.check_new_intents_portals() RETURNS trigger
@@ -52,6 +55,12 @@ CREATE TRIGGER intents_portal_fixed
 CREATE FUNCTION outbox.refuse_portal_with_intents() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'portals are removed only under READ COMMITTED, not %',
+                        current_setting('transaction_isolation')
+            USING ERRCODE = 'object_not_in_prerequisite_state', TABLE = 'portals',
+                  HINT = 'Under a stricter isolation level the check could miss intents enqueued while it waited.';
+    END IF;
     IF EXISTS (SELECT 1 FROM outbox.intents WHERE portal_id = OLD.id) THEN
         RAISE EXCEPTION 'portal % still has intents', OLD.name
             USING ERRCODE = 'foreign_key_violation', TABLE = 'portals',
@@ -64,3 +73,31 @@ $$;
 CREATE TRIGGER portals_keep_intents
     BEFORE DELETE ON outbox.portals
     FOR EACH ROW EXECUTE FUNCTION outbox.refuse_portal_with_intents();
+
+CREATE FUNCTION outbox.refuse_portal_id_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the id of portal % cannot change', OLD.name
+        USING ERRCODE = 'foreign_key_violation', TABLE = 'portals', COLUMN = 'id';
+END;
+$$;
+
+CREATE TRIGGER portals_id_fixed
+    BEFORE UPDATE OF id ON outbox.portals
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION outbox.refuse_portal_id_change();
+
+CREATE FUNCTION outbox.refuse_portals_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM outbox.intents) THEN
+        RAISE EXCEPTION 'outbox.portals cannot be truncated while intents exist'
+            USING ERRCODE = 'foreign_key_violation', TABLE = 'portals';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER portals_no_truncate_with_intents
+    BEFORE TRUNCATE ON outbox.portals
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox.refuse_portals_truncate();

@@ -64,6 +64,8 @@ public enum PortalStore {
     /// Removes a portal that has no intents (their audit trail would lose its portal).
     public static func remove(named name: String, on db: Connection) throws {
         try db.transaction { db in
+            // The database's own check of intents (sql/012) reads the latest ones only here.
+            try db.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             guard let portal = try db.query("SELECT id FROM outbox.portals WHERE name = $1 FOR UPDATE", [name]).first else {
                 throw PortalError(description: "there is no portal named \(name)")
             }

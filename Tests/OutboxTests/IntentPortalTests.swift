@@ -85,7 +85,7 @@ struct IntentPortalTests {
             done.signal()
         }
         // Still waiting while the enqueue is open.
-        #expect(done.wait(timeout: .now() + 1) == .timedOut)
+        #expect(done.wait(timeout: .now() + 0.3) == .timedOut)
         let waiting: Int64 = try db.query("""
             SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM outbox.portals%'
             """).first!.decode(0)
@@ -98,26 +98,72 @@ struct IntentPortalTests {
         #expect(try count("SELECT count(*) FROM outbox.intents") == 1)
     }
 
-    @Test func anEnqueueAfterARemovalFindsNoPortal() throws {
+    @Test func anEnqueueWaitingOnARemovalFailsOnceItCommits() throws {
         let remover = try scratch.connect()
         try remover.execute("BEGIN")
         try remover.execute("DELETE FROM outbox.portals WHERE name = 'other'")
         let conninfo = scratch.conninfo
+        let producerPID = Mutex<Int32?>(nil)
         let outcome = Mutex<Result<[Int64], any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             let result = Result { () throws -> [Int64] in
                 let producer = try Connection(conninfo)
+                producerPID.withLock { $0 = producer.backendPID }
                 return try Producer.enqueue([.notification(portal: "other", user: 1, message: "late")], on: producer)
             }
             outcome.withLock { $0 = result }
             done.signal()
         }
-        Thread.sleep(forTimeInterval: 0.3)
+        // The enqueue found the portal (the removal is not committed) and now waits on its lock.
+        try waitUntilBlocked { producerPID.withLock { $0 } }
         try remover.execute("COMMIT")
         done.wait()
         let result = try #require(outcome.withLock { $0 })
-        #expect(throws: (any Error).self) { try result.get() }
+        let error = #expect(throws: PostgresError.self) { try result.get() }
+        #expect(error?.code == .foreignKeyViolation)
         #expect(try count("SELECT count(*) FROM outbox.intents") == 0)
+    }
+
+    @Test func aRemovalUnderAStricterIsolationLevelIsRefused() throws {
+        for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+            try db.execute("BEGIN ISOLATION LEVEL \(level)")
+            let error = #expect(throws: PostgresError.self) {
+                try db.execute("DELETE FROM outbox.portals WHERE name = 'other'")
+            }
+            try db.execute("ROLLBACK")
+            #expect(error?.code == "55000", "\(level)")
+        }
+        // The same removal under READ COMMITTED, as `portal remove` runs it, goes through.
+        try PortalStore.remove(named: "other", on: db)
+        #expect(try count("SELECT count(*) FROM outbox.portals") == 1)
+    }
+
+    @Test func aPortalsIdNeverChangesAndTruncateSparesNoIntent() throws {
+        _ = try Producer.enqueue(.notification(portal: "main", user: 1, message: "hello"), on: db)
+        let moved = #expect(throws: PostgresError.self) {
+            try db.execute("UPDATE outbox.portals SET id = DEFAULT WHERE name = 'other'")
+        }
+        #expect(moved?.code == .foreignKeyViolation)
+        let truncated = #expect(throws: PostgresError.self) {
+            try db.execute("TRUNCATE outbox.portals CASCADE")
+        }
+        #expect(truncated?.code == .foreignKeyViolation)
+        #expect(try count("SELECT count(*) FROM outbox.portals") == 2)
+        #expect(try count("SELECT count(*) FROM outbox.intents") == 1)
+    }
+
+    /// Waits until the backend `pid()` names is blocked on a lock (30 s at most).
+    func waitUntilBlocked(_ pid: () -> Int32?) throws {
+        for _ in 0..<300 {
+            if let pid = pid() {
+                let blocked: Bool = try db.query(
+                    "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1", [pid]
+                ).first!.decode(0)
+                if blocked { return }
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Issue.record("the backend never blocked on a lock")
     }
 }
