@@ -166,18 +166,26 @@ struct Worker {
         }
     }
 
-    /// Waits for the portal's shared bucket to allow one request: a slot left in `slots`, or up
-    /// to `wanted` (the calls this round still has) taken at once, one for this call and the rest
-    /// kept in `slots`. False when the call after the wait (`reserve` long at most) could outlast
-    /// the lease, or the pool is stopping: the rest of the claim is then released, not sent.
+    /// Waits for the portal's shared bucket to allow one request: a slot left in `slots` (unless
+    /// the portal has been paused since), or up to `wanted` (the calls this round still has)
+    /// taken at once, one for this call and the rest kept in `slots`. False when the call after
+    /// the wait (`reserve` long at most) could outlast the lease, or the pool is stopping: the
+    /// rest of the claim is then released, not sent.
     private func takeRateSlot(
         portalID: Int64, portal: String, reserve: Duration, before deadline: ContinuousClock.Instant,
         wanted: Int, slots: inout Int, on db: Connection
     ) throws -> Bool {
-        guard ContinuousClock.now + reserve < deadline else { return false }
+        guard ContinuousClock.now + reserve < deadline, !pool.isStopping else { return false }
         if slots > 0 {
-            slots -= 1
-            return true
+            // A QUERY_LIMIT_EXCEEDED seen by any worker since the grant pauses these slots too.
+            let paused: Bool = try db.queryPrepared(
+                "SELECT coalesce(bool_or(paused_until > clock_timestamp()), false) FROM outbox.portal_rate WHERE portal_id = $1",
+                [portalID]).first!.decode(0)
+            if !paused {
+                slots -= 1
+                return true
+            }
+            slots = 0
         }
         while !pool.isStopping {
             let row = try db.queryPrepared("SELECT granted, wait FROM outbox.take_rate_slots($1, $2::integer)", [portalID, max(1, wanted)]).first!
