@@ -159,25 +159,33 @@ public enum PHPForm {
     }
 
     /// `data[DATA][0][x]` → ["data", "DATA", "0", "x"]; an empty segment (`a[]`) is nil (append).
+    /// Brackets are found as bytes, so a combining mark after one does not hide it.
     private static func parseKey(_ key: String) throws -> [String?] {
-        guard let open = key.utf8.firstIndex(of: UInt8(ascii: "[")) else {
-            guard !key.isEmpty else { throw DecodingError(reason: "empty key") }
-            return [key]
-        }
-        let base = String(key[..<open])
-        guard !base.isEmpty else { throw DecodingError(reason: "key starts with a bracket") }
-        var path: [String?] = [base]
-        var rest = key[open...]
-        while !rest.isEmpty {
-            guard rest.first == "[", let close = rest.firstIndex(of: "]") else {
-                throw DecodingError(reason: "unbalanced brackets in key")
+        var key = key
+        return try key.withUTF8 { bytes in
+            func text(_ range: Range<Int>) -> String {
+                // Cut at ASCII brackets only, so every piece is valid UTF-8 still.
+                String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             }
-            let segment = rest[rest.index(after: rest.startIndex)..<close]
-            path.append(segment.isEmpty ? nil : String(segment))
-            rest = rest[rest.index(after: close)...]
-            guard path.count <= maxDepth else { throw DecodingError(reason: "nesting deeper than \(maxDepth)") }
+            guard let open = bytes.firstIndex(of: UInt8(ascii: "[")) else {
+                guard !bytes.isEmpty else { throw DecodingError(reason: "empty key") }
+                return [text(0..<bytes.count)]
+            }
+            guard open > 0 else { throw DecodingError(reason: "key starts with a bracket") }
+            var path: [String?] = [text(0..<open)]
+            var index = open
+            while index < bytes.count {
+                guard bytes[index] == UInt8(ascii: "["),
+                    let close = bytes[(index + 1)...].firstIndex(of: UInt8(ascii: "]"))
+                else {
+                    throw DecodingError(reason: "unbalanced brackets in key")
+                }
+                path.append(close == index + 1 ? nil : text((index + 1)..<close))
+                index = close + 1
+                guard path.count <= maxDepth else { throw DecodingError(reason: "nesting deeper than \(maxDepth)") }
+            }
+            return path
         }
-        return path
     }
 
     /// Puts one decoded pair into the top level of the form.
