@@ -17,10 +17,11 @@ struct RateSlotTests {
         scratch = try ScratchDatabase()
         db = try scratch.connect()
         try Migrator().migrate(on: db)
-        // A bucket of 10 draining 2 per second: 9 usable slots.
+        // A bucket of 10 (9 usable slots) draining one slot per 1,000 s, so the time the test
+        // itself takes drains nothing that matters; drains are simulated by moving the stamp.
         portalID = try db.query("""
             INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code, rate_bucket, rate_drain)
-            VALUES ('main', 'https://main.bitrix24.com', 'webhook', 1, 'c0de', 10, 2) RETURNING id
+            VALUES ('main', 'https://main.bitrix24.com', 'webhook', 1, 'c0de', 10, 0.001) RETURNING id
             """).first!.decode(0)
     }
 
@@ -36,8 +37,8 @@ struct RateSlotTests {
         #expect(try take(4).granted == 1)
         let refused = try take(4)
         #expect(refused.granted == 0)
-        // The next slot frees at 2 per second: within half a second.
-        #expect(refused.wait > 0 && refused.wait <= 0.5)
+        // The next slot frees at 0.001 per second: in about 1,000 s.
+        #expect(refused.wait > 990 && refused.wait <= 1000)
     }
 
     @Test func aManySlotGrantCountsAsThatManySingleGrants() throws {
@@ -51,8 +52,8 @@ struct RateSlotTests {
 
     @Test func theBucketDrainsAtThePortalsRate() throws {
         #expect(try take(9).granted == 9)
-        // As if the grants were a second and a half ago: 3 slots have drained since.
-        try db.execute("UPDATE outbox.portal_rate SET updated_at = updated_at - interval '1.5 seconds' WHERE portal_id = $1", [portalID])
+        // As if the grants were 3,000 s ago: 3 slots have drained since.
+        try db.execute("UPDATE outbox.portal_rate SET updated_at = updated_at - interval '3000 seconds' WHERE portal_id = $1", [portalID])
         #expect(try take(9).granted == 3)
     }
 
@@ -60,7 +61,14 @@ struct RateSlotTests {
         try db.execute("SELECT outbox.note_rate_limited($1)", [portalID])
         let paused = try take(3)
         #expect(paused.granted == 0)
-        #expect(paused.wait > 0 && paused.wait <= 0.5)
+        // note_rate_limited marks the bucket full and pauses for one drain interval.
+        #expect(paused.wait > 990 && paused.wait <= 1000)
+        // Once the pause is over (and the bucket drained), slots are granted again.
+        try db.execute("""
+            UPDATE outbox.portal_rate SET paused_until = clock_timestamp() - interval '1 second',
+                   updated_at = updated_at - interval '9000 seconds' WHERE portal_id = $1
+            """, [portalID])
+        #expect(try take(3).granted == 3)
     }
 
     @Test(arguments: [0, -1])
