@@ -32,6 +32,8 @@ public struct Bench: Sendable {
         public var w4BulkBatch = 1_000
         /// Producer connections writing at once through the bulk API. Default 4.
         public var w4Producers = 4
+        /// Runs of W4's bulk part, each with new intents; the best counts. Default 3.
+        public var w4Runs = 3
         public var w4SQLIntents = 50_000
         public var w5LogEntries = 5_000_000
         public var w5DeliveredIntents = 1_000_000

@@ -24,7 +24,8 @@ extension BenchReport {
                 check(w3.p50Ms <= 5 && w3.p99Ms <= 10, "p50 ≤ 5, p99 ≤ 10 ms"))
         }
         if let w4 {
-            add("W4 bulk Swift API (\(w4.bulkApiBatch.formatted()) per call, \(w4.bulkApiProducers) producers)", "\(rate(w4.bulkApiPerSecond)) intents/s",
+            add("W4 bulk Swift API (\(w4.bulkApiBatch.formatted()) per call, \(w4.bulkApiProducers) producers, best of \(w4.bulkApiRunsPerSecond.count))",
+                "\(rate(w4.bulkApiPerSecond)) intents/s",
                 check(w4.bulkApiPerSecond >= 80_000, "≥ 80,000/s"))
             add("W4 SQL function (\(w4.sqlFunctionTransaction) per transaction)", "\(rate(w4.sqlFunctionPerSecond)) intents/s")
         }

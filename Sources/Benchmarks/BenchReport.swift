@@ -60,6 +60,8 @@ public struct BenchReport: Codable, Sendable {
         public var bulkApiPerSecond: Double
         public var bulkApiBatch: Int
         public var bulkApiProducers: Int
+        /// Every run of the bulk part, in order; `bulkApiPerSecond` is the best.
+        public var bulkApiRunsPerSecond: [Double]
         public var sqlFunctionIntents: Int
         public var sqlFunctionPerSecond: Double
         public var sqlFunctionTransaction: Int

@@ -24,6 +24,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("w4-intents"), help: "Intents through the bulk API in W4.") var w4Intents = 200_000
     @Option(name: .customLong("w4-batch"), help: "Intents per bulk API call in W4.") var w4Batch = 1_000
     @Option(name: .customLong("w4-producers"), help: "Producer connections writing at once in W4's bulk part.") var w4Producers = 4
+    @Option(name: .customLong("w4-runs"), help: "Runs of W4's bulk part; the best counts.") var w4Runs = 3
     @Option(name: .customLong("w4-sql-intents"), help: "Intents through the SQL function in W4.") var w4SQLIntents = 50_000
     @Option(name: .customLong("w5-log-entries"), help: "Log entries of W5's history.") var w5LogEntries = 5_000_000
     @Option(name: .customLong("w5-intents"), help: "Delivered intents of W5's history.") var w5Intents = 1_000_000
@@ -36,7 +37,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard !names.isEmpty, names.allSatisfy({ Bench.Workload(rawValue: $0) != nil }) else {
             throw ValidationError("--only takes w1, w2, w3, w4 and w5, comma-separated")
         }
-        let counts = [concurrency, rssConcurrency, runs, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4SQLIntents]
+        let counts = [concurrency, rssConcurrency, runs, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4Runs, w4SQLIntents]
         guard counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("counts must be at least 1") }
         guard w5LogEntries >= 3 * w5Intents else {
             throw ValidationError("--w5-log-entries must be at least 3 × --w5-intents (each intent has 3 entries)")
@@ -62,6 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
         configuration.w4BulkIntents = w4Intents
         configuration.w4BulkBatch = w4Batch
         configuration.w4Producers = w4Producers
+        configuration.w4Runs = w4Runs
         configuration.w4SQLIntents = w4SQLIntents
         configuration.w5LogEntries = w5LogEntries
         configuration.w5DeliveredIntents = w5Intents
