@@ -2,7 +2,7 @@
 -- locked update of the bucket instead of one each. The rules are outbox.take_rate_slot's (one
 -- slot kept free for jitter, a QUERY_LIMIT_EXCEEDED pause honoured); granting k slots now is
 -- what k single grants in a row would give. `granted` is 0 to p_wanted; when it is 0, `wait`
--- is the seconds before one slot frees. outbox.take_rate_slot stays for workers of before.
+-- is the seconds before one slot frees.
 CREATE FUNCTION outbox.take_rate_slots(
     p_portal_id bigint, p_wanted integer, OUT granted integer, OUT wait double precision
 )
@@ -45,3 +45,10 @@ END;
 $$;
 
 GRANT EXECUTE ON FUNCTION outbox.take_rate_slots(bigint, integer) TO b24outbox_worker;
+
+-- The one-slot function, kept for workers of before, now takes its slot here, so the bucket's
+-- rules are written once: 0 when granted, else the seconds to wait.
+CREATE OR REPLACE FUNCTION outbox.take_rate_slot(p_portal_id bigint) RETURNS double precision
+LANGUAGE sql AS $$
+    SELECT CASE WHEN granted > 0 THEN 0 ELSE wait END FROM outbox.take_rate_slots(p_portal_id, 1);
+$$;

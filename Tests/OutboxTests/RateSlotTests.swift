@@ -50,6 +50,15 @@ struct RateSlotTests {
         #expect(wait > 0)
     }
 
+    @Test func theOneSlotFunctionOfEarlierWorkersFollowsTheSameRules() throws {
+        let waits: [Double] = try (0..<10).map { _ in
+            try db.query("SELECT outbox.take_rate_slot($1)", [portalID]).first!.decode(0)
+        }
+        #expect(waits.prefix(9).allSatisfy { $0 == 0 })
+        #expect(waits[9] > 990 && waits[9] <= 1000)
+        #expect(try take(1).granted == 0)
+    }
+
     @Test func theBucketDrainsAtThePortalsRate() throws {
         #expect(try take(9).granted == 9)
         // As if the grants were 3,000 s ago: 3 slots have drained since.
