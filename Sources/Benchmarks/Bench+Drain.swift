@@ -62,7 +62,7 @@ extension Bench {
             guard delivered == count, created == count else {
                 throw BenchError("\(label): \(delivered) of \(count) intents delivered, \(created) notifications created")
             }
-            let seconds = exit.elapsed.seconds
+            let seconds = exit.elapsed.inSeconds
             let result = BenchReport.Drain(
                 intents: count, seconds: seconds, intentsPerSecond: Double(count) / seconds,
                 concurrency: concurrency, batch: batch, peakRssMib: Double(exit.peakRSS) / 1_048_576)
@@ -80,11 +80,5 @@ extension Bench {
         } catch let error as PostgresError where error.code == .insufficientPrivilege {
             progress("note: this role may not CHECKPOINT (grant it pg_checkpoint); drains may meet a checkpoint")
         }
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

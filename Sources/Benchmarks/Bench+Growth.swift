@@ -64,6 +64,6 @@ extension Bench {
         try db.execute("VACUUM ANALYZE outbox.intents")
         try db.execute("VACUUM ANALYZE outbox.log")
         try checkpoint(db)
-        progress("w5: history written in \(String(format: "%.0f", (ContinuousClock.now - started).seconds)) s")
+        progress("w5: history written in \(String(format: "%.0f", (ContinuousClock.now - started).inSeconds)) s")
     }
 }

@@ -55,7 +55,7 @@ extension Bench {
             }
             index = end
         }
-        let sqlSeconds = (ContinuousClock.now - sqlStarted).seconds
+        let sqlSeconds = (ContinuousClock.now - sqlStarted).inSeconds
         let stored: Int64 = try db.query("SELECT count(*) FROM outbox.intents").first!.decode(0)
         guard stored == Int64(bulk * runs + single) else {
             throw BenchError("w4: \(stored) intents stored, expected \(bulk * runs + single)")
@@ -82,6 +82,6 @@ extension Bench {
         }
         group.wait()
         if let failure = failures.withLock({ $0.first }) { throw failure }
-        return (ContinuousClock.now - started).seconds
+        return (ContinuousClock.now - started).inSeconds
     }
 }

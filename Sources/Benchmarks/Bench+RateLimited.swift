@@ -46,10 +46,10 @@ extension Bench {
         let end = allCreated ?? (ContinuousClock.now - spawned)
         var steady = 0.0
         if let steadyStart, end > steadyStart.at {
-            steady = Double(min(created, count) - steadyStart.created) / (end - steadyStart.at).seconds
+            steady = Double(min(created, count) - steadyStart.created) / (end - steadyStart.at).inSeconds
         }
         let result = BenchReport.W2(
-            intents: count, delivered: delivered, seconds: end.seconds, steadyPerSecond: steady,
+            intents: count, delivered: delivered, seconds: end.inSeconds, steadyPerSecond: steady,
             queryLimitExceeded: limited, queryLimitExceededAfter10S: limited - (steadyStart?.limited ?? limited))
         progress("w2: \(delivered) delivered, \(String(format: "%.1f", result.steadyPerSecond))/s steady, \(limited) QUERY_LIMIT_EXCEEDED (\(result.queryLimitExceededAfter10S) after 10 s)")
         return result

@@ -26,7 +26,7 @@ public struct EventSender: Sendable {
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.headers.add(name: "User-Agent", value: "Bitrix24 Webhook Engine")
         request.body = .bytes(ByteBuffer(string: formBody))
-        let response = try await httpClient.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+        let response = try await httpClient.execute(request, timeout: .nanoseconds(Int64(timeout.inSeconds * 1e9)))
         // Read the answer so the connection can be reused; its content does not matter.
         _ = try await response.body.collect(upTo: 1 << 20)
         return Int(response.status.code)

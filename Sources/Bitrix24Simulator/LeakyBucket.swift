@@ -28,18 +28,10 @@ struct LeakyBucket: Sendable {
     }
 
     private mutating func drain(now: ContinuousClock.Instant) {
-        let elapsed = (now - updated).seconds
+        let elapsed = (now - updated).inSeconds
         if elapsed > 0 {
             level = max(0, level - elapsed * drainPerSecond)
             updated = now
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
     }
 }

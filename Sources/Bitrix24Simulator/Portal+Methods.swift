@@ -35,7 +35,7 @@ extension Portal {
         let started = clock.now
         var page: ListPage?
         let result = dispatch(method, params: PHPValue.upperKeys(params), caller: caller, page: &page)
-        let processing = (clock.now - started).seconds
+        let processing = (clock.now - started).inSeconds
         let cost = configuration.operatingLimit.map { $0.methodCosts[method] ?? $0.costPerCall } ?? processing
         budget.charge(method, seconds: cost, now: Date())
         stats.callsByMethod[method, default: 0] += 1

@@ -68,7 +68,7 @@ actor Portal {
             bucket = configuration.rateLimit.map {
                 LeakyBucket(capacity: $0.capacity, drainPerSecond: $0.drainPerSecond, now: .now)
             }
-            budget = OperatingBudget(window: configuration.operatingLimit?.window.seconds ?? 600)
+            budget = OperatingBudget(window: configuration.operatingLimit?.window.inSeconds ?? 600)
             faultPlan = FaultPlan(configuration.faults)
         }
     }

@@ -19,8 +19,8 @@ struct TokenStore: Sendable {
     private(set) var current: Issued
 
     init(oauth: Simulator.OAuth, now: Date) {
-        accessLifetime = oauth.accessTokenLifetime.seconds
-        refreshLifetime = oauth.refreshTokenLifetime.seconds
+        accessLifetime = oauth.accessTokenLifetime.inSeconds
+        refreshLifetime = oauth.refreshTokenLifetime.inSeconds
         current = Issued(
             accessToken: oauth.accessToken, refreshToken: oauth.refreshToken,
             expires: now.addingTimeInterval(accessLifetime))

@@ -165,11 +165,3 @@ extension JSONValue {
         return .object(members)
     }
 }
-
-extension Duration {
-    /// The duration as fractional seconds.
-    var inSeconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

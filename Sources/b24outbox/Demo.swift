@@ -51,7 +51,7 @@ struct Demo: Sendable {
         }
         await services.stop()
         cluster?.stop()
-        let total = String(format: "%.1f", (ContinuousClock.now - started).seconds)
+        let total = String(format: "%.1f", (ContinuousClock.now - started).inSeconds)
         DemoReport.write("\nDone in \(total) s. Stopped the workers, serve and the simulator"
             + (cluster.map { "; stopped PostgreSQL and deleted \($0.folder.path)." } ?? "."))
     }
@@ -84,8 +84,8 @@ struct Demo: Sendable {
         report.say("""
             serve: Bitrix24's event handler at \(services.eventsURL.absoluteString), with /healthz, /readyz, /metrics.
             \(settings.workers) workers, batches of up to 50 intents (one batch is one request against the rate \
-            limit), HTTP deadline \(Int(settings.requestTimeout.seconds)) s.
-            Retries: backoff from \(settings.retry.base.seconds) s doubling up to \(settings.retry.cap.seconds) s, \
+            limit), HTTP deadline \(Int(settings.requestTimeout.inSeconds)) s.
+            Retries: backoff from \(settings.retry.base.inSeconds) s doubling up to \(settings.retry.cap.inSeconds) s, \
             \(settings.retry.maxAttempts) attempts; shortened for the demo (worker's default: 1 s up to 300 s).
             """)
 
@@ -97,7 +97,7 @@ struct Demo: Sendable {
         let attached = intents.filter { $0.payload["ATTACH"] != nil }.count
         report.say("""
             \(grouped(intents.count)) intents in one transaction (Producer.enqueue) in \
-            \(String(format: "%.2f", (ContinuousClock.now - enqueueStart).seconds)) s: \
+            \(String(format: "%.2f", (ContinuousClock.now - enqueueStart).inSeconds)) s: \
             \(grouped(mix.notifications)) notifications (\(grouped(system)) system, \(grouped(attached)) with ATTACH blocks,
             \(mix.unknownUsers) of them to users \(mix.unknownUserIDs.map(String.init).joined(separator: ", ")), who do not \
             exist on the portal) and \(mix.chats) chats.
@@ -149,7 +149,7 @@ struct Demo: Sendable {
             }
             guard elapsed < deliveryTimeout else {
                 if report.interactive { DemoReport.write("") }
-                throw CLIError("\(open) intents were still pending after \(Int(deliveryTimeout.seconds)) s")
+                throw CLIError("\(open) intents were still pending after \(Int(deliveryTimeout.inSeconds)) s")
             }
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -26,10 +26,10 @@ struct DemoReport: Sendable {
     func progress(_ stats: Stats, elapsed: Duration, final: Bool = false) {
         let count = { (status: String) in stats.intents.filter { $0.status == status }.map(\.count).reduce(0, +) }
         let delivered = count("delivered")
-        let rate = elapsed.seconds > 0 ? Double(delivered) / elapsed.seconds : 0
+        let rate = elapsed.inSeconds > 0 ? Double(delivered) / elapsed.inSeconds : 0
         let line = "delivered \(grouped(delivered)) · pending \(grouped(count("pending") + count("claimed")))"
             + " · dead \(grouped(count("dead"))) · failed attempts \(grouped(stats.failedLastMinute))"
-            + " · \(String(format: "%.1f", elapsed.seconds)) s · \(grouped(Int(rate)))/s"
+            + " · \(String(format: "%.1f", elapsed.inSeconds)) s · \(grouped(Int(rate)))/s"
         if interactive {
             Self.write("\r\u{1B}[2K  \(line)", terminator: final ? "\n" : "")
         } else {
@@ -113,11 +113,4 @@ func parseLogTime(_ text: String) -> Date? {
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return formatter.date(from: trimmed) ?? ISO8601DateFormatter().date(from: trimmed)
-}
-
-extension Duration {
-    var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
-    }
 }
