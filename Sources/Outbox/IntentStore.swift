@@ -21,8 +21,10 @@ public struct IntentStore: Sendable {
                 SELECT portal_id FROM outbox.intents
                  WHERE status = 'pending' AND next_attempt_at <= now()
                    AND ($4::bigint[] IS NULL OR portal_id = ANY($4))
-                   AND NOT EXISTS (SELECT 1 FROM outbox.portal_rate r
-                                    WHERE r.portal_id = intents.portal_id AND r.paused_until > now())
+                   -- A per-row subquery, not NOT EXISTS: as an anti-join, with few portals, the
+                   -- planner estimates one row left, and sorts every due intent to find the oldest.
+                   AND NOT coalesce((SELECT r.paused_until > now() FROM outbox.portal_rate r
+                                      WHERE r.portal_id = intents.portal_id), false)
                  ORDER BY next_attempt_at, id
                  LIMIT 1
                  FOR UPDATE SKIP LOCKED
