@@ -40,13 +40,21 @@ struct Worker {
             let claimed = try store.claim(
                 limit: configuration.claimSize, lease: configuration.lease, portals: configuration.portals, on: db)
             if claimed.isEmpty {
-                if configuration.untilIdle, try isIdle(db) { return true }
+                // While a peer of this pool still delivers a claim, the pool is not idle, and
+                // asking the database would only compete with that peer's delivery.
+                if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0, try isIdle(db) {
+                    return true
+                }
                 pool.wake.wait(after: seen, timeout: configuration.idlePoll)
                 continue
             }
+            pool.claimsInHand.add(1, ordering: .relaxed)
+            defer {
+                pool.claimsInHand.subtract(1, ordering: .releasing)
+                // A batch job ends when the last claim is recorded: idle peers look again at once.
+                if configuration.untilIdle { pool.wake.signal() }
+            }
             try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
-            // A batch job ends when the last claim is recorded: idle peers look again at once.
-            if configuration.untilIdle { pool.wake.signal() }
         }
         return true
     }

@@ -57,6 +57,8 @@ public final class WorkerPool: Sendable {
     let logger: Logger
     let stopFlag = StopFlag()
     let wake = WakeSignal()
+    /// Claims this pool's workers are delivering now (taken and not yet recorded).
+    let claimsInHand = Atomic<Int>(0)
 
     public init(conninfo: String, configuration: Configuration, clients: PortalClients, logger: Logger) {
         var configuration = configuration
