@@ -61,12 +61,15 @@ struct Worker {
 
     /// Nothing left that could still be delivered (of the pool's portals, when it has a list).
     private func isIdle(_ db: Connection) throws -> Bool {
-        // One EXISTS per status, so each reads its small partial index, not the whole table.
+        // One first-in-index-order lookup per status, so each reads its small partial index. As
+        // NOT EXISTS, statistics taken while intents were pending led to a scan of the table.
         try db.query("""
-            SELECT NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status = 'pending'
-                                  AND ($1::bigint[] IS NULL OR portal_id = ANY($1)))
-               AND NOT EXISTS (SELECT 1 FROM outbox.intents WHERE status = 'claimed'
-                                  AND ($1::bigint[] IS NULL OR portal_id = ANY($1)))
+            SELECT (SELECT id FROM outbox.intents WHERE status = 'pending'
+                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
+                     ORDER BY next_attempt_at, id LIMIT 1) IS NULL
+               AND (SELECT id FROM outbox.intents WHERE status = 'claimed'
+                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
+                     ORDER BY lease_expires_at LIMIT 1) IS NULL
             """, [configuration.portals]).first!.decode(0)
     }
 
