@@ -101,7 +101,9 @@ public struct IntentStore: Sendable {
                                          THEN input.data ELSE i.last_error END,
                        updated_at = now()
                   FROM input
-                 WHERE i.id = input.id AND i.status = 'claimed' AND i.lease_owner = $8
+                 -- A lease means claimed (intents_lease). Not naming the status keeps the planner
+                 -- on the primary key, not scanning every claimed intent through its index.
+                 WHERE i.id = input.id AND i.lease_owner = $8 AND i.lease_expires_at IS NOT NULL
                 RETURNING i.id, i.portal_id, input.type, input.data, input.retry_at
             ), logged AS (
                 INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
