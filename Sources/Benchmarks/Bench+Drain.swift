@@ -53,6 +53,9 @@ extension Bench {
             // left (dead row versions) is cleaned up, not measured again.
             try db.execute("VACUUM (ANALYZE) outbox.intents")
             progress("\(label): draining with \(concurrency) workers, batch \(batch)")
+            // The drain runs from just before the worker starts until its last delivery is
+            // recorded, both on the database's clock; the worker's exit after that is not counted.
+            let started: Double = try db.query("SELECT extract(epoch FROM clock_timestamp())::float8").first!.decode(0)
             let worker = try WorkerProcess(
                 executable: configuration.executable, conninfo: database.conninfo,
                 concurrency: concurrency, batch: batch, untilIdle: true, log: log("\(name)-worker"))
@@ -62,14 +65,24 @@ extension Bench {
             guard delivered == count, created == count else {
                 throw BenchError("\(label): \(delivered) of \(count) intents delivered, \(created) notifications created")
             }
-            let seconds = exit.elapsed.inSeconds
+            let seconds = try lastDelivery(since: started, on: db) - started
             let result = BenchReport.Drain(
                 intents: count, seconds: seconds, intentsPerSecond: Double(count) / seconds,
+                processSeconds: exit.elapsed.inSeconds,
                 concurrency: concurrency, batch: batch, peakRssMib: Double(exit.peakRSS) / 1_048_576)
-            progress("\(label): \(Int(result.intentsPerSecond).formatted()) intents/s (\(String(format: "%.2f", seconds)) s, worker peak RSS \(String(format: "%.1f", result.peakRssMib)) MiB)")
+            progress("\(label): \(Int(result.intentsPerSecond).formatted()) intents/s (\(String(format: "%.2f", seconds)) s; the worker exited at \(String(format: "%.2f", result.processSeconds)) s, peak RSS \(String(format: "%.1f", result.peakRssMib)) MiB)")
             results.append(result)
         }
         return results
+    }
+
+    /// When the last delivery since `since` was recorded (epoch seconds): its log entry's time,
+    /// taken inside the statement that records it.
+    func lastDelivery(since: Double, on db: Connection) throws -> Double {
+        try db.query("""
+            SELECT extract(epoch FROM max(recorded_at))::float8 FROM outbox.log
+             WHERE type = 'delivery.succeeded' AND recorded_at >= to_timestamp($1)
+            """, [since]).first!.decode(0)
     }
 
     /// Ends the checkpoint cycle of what was written before (W5's history), so that no drain meets

@@ -16,6 +16,8 @@ public struct BenchReport: Codable, Sendable {
         public var intents: Int
         public var seconds: Double
         public var intentsPerSecond: Double
+        /// The worker process's life, start to exit: `seconds` and the idle check and exit after.
+        public var processSeconds: Double
         public var concurrency: Int
         public var batch: Int
         public var peakRssMib: Double
