@@ -135,6 +135,21 @@ public struct IntentStore: Sendable {
         }
     }
 
+    /// Whether nothing is left that could still be delivered: no intent pending (due or not)
+    /// and none claimed, of `portals` when given, else of every portal.
+    public static func nothingLeft(portals: [Int64]? = nil, on db: Connection) throws -> Bool {
+        // One first-in-index-order lookup per status, so each reads its small partial index. As
+        // NOT EXISTS, statistics taken while intents were pending led to a scan of the table.
+        try db.query("""
+            SELECT (SELECT id FROM outbox.intents WHERE status = 'pending'
+                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
+                     ORDER BY next_attempt_at, id LIMIT 1) IS NULL
+               AND (SELECT id FROM outbox.intents WHERE status = 'claimed'
+                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
+                     ORDER BY lease_expires_at LIMIT 1) IS NULL
+            """, [portals]).first!.decode(0)
+    }
+
     /// Returns intents whose lease ran out to pending, logging `intent.lease_expired`. The next
     /// attempt of a chat looks it up first, so a lost answer never makes a second chat.
     @discardableResult

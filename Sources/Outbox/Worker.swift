@@ -42,7 +42,8 @@ struct Worker {
             if claimed.isEmpty {
                 // While a peer of this pool still delivers a claim, the pool is not idle, and
                 // asking the database would only compete with that peer's delivery.
-                if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0, try isIdle(db) {
+                if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0,
+                   try IntentStore.nothingLeft(portals: configuration.portals, on: db) {
                     return true
                 }
                 pool.wake.wait(after: seen, timeout: configuration.idlePoll)
@@ -57,20 +58,6 @@ struct Worker {
             try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
         }
         return true
-    }
-
-    /// Nothing left that could still be delivered (of the pool's portals, when it has a list).
-    private func isIdle(_ db: Connection) throws -> Bool {
-        // One first-in-index-order lookup per status, so each reads its small partial index. As
-        // NOT EXISTS, statistics taken while intents were pending led to a scan of the table.
-        try db.query("""
-            SELECT (SELECT id FROM outbox.intents WHERE status = 'pending'
-                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
-                     ORDER BY next_attempt_at, id LIMIT 1) IS NULL
-               AND (SELECT id FROM outbox.intents WHERE status = 'claimed'
-                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
-                     ORDER BY lease_expires_at LIMIT 1) IS NULL
-            """, [configuration.portals]).first!.decode(0)
     }
 
     /// Sends one claim (one portal) and records every intent's outcome.

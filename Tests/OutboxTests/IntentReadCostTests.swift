@@ -1,0 +1,93 @@
+import Bitrix24
+import Foundation
+import Outbox
+import Postgres
+import Testing
+import TestSupport
+
+/// What the worker's hot statements read of `outbox.intents`, as PostgreSQL counts it: a claim,
+/// a record of outcomes and the idle check each read the few rows they are about, whatever the
+/// table holds and whatever its statistics say. Plans that read every due or claimed intent make
+/// a backlog slower to drain the longer it is. The tables are big enough that reading a few rows
+/// through an index is the cheaper plan.
+@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
+struct IntentReadCostTests {
+    let scratch: ScratchDatabase
+    let db: Connection
+
+    init() throws {
+        scratch = try ScratchDatabase()
+        db = try scratch.connect()
+        try Migrator().migrate(on: db)
+        try db.execute("""
+            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
+            VALUES ('alpha', 'https://example.bitrix24.com', 'webhook', 1, 'c0de')
+            """)
+        // Workers keep the portal's rate mirror; a claim looks at it for pauses.
+        try db.execute("INSERT INTO outbox.portal_rate (portal_id) SELECT id FROM outbox.portals")
+    }
+
+    /// Enqueues `count` notifications, then takes statistics, as the bench and autovacuum do.
+    func backlog(_ count: Int) throws {
+        for start in stride(from: 0, to: count, by: 1_000) {
+            _ = try Producer.enqueue((start..<min(count, start + 1_000)).map {
+                .notification(portal: "alpha", user: Int64($0 % 1_000 + 1), message: "m\($0)", key: "k-\($0)")
+            }, on: db)
+        }
+        try db.execute("ANALYZE outbox.intents, outbox.portal_rate")
+    }
+
+    /// Rows of outbox.intents that `body` read, sequentially and through indexes, with its result.
+    /// The counters are the backend's not yet reported ones, which may include transactions
+    /// before: the difference across `body`, in one transaction, is what it read.
+    func rowsRead<T>(by body: (Connection) throws -> T) throws -> (result: T, sequential: Int64, indexed: Int64) {
+        try db.transaction { db in
+            let before = try counters(on: db)
+            let result = try body(db)
+            let after = try counters(on: db)
+            return (result, after.sequential - before.sequential, after.indexed - before.indexed)
+        }
+    }
+
+    private func counters(on db: Connection) throws -> (sequential: Int64, indexed: Int64) {
+        let row = try db.query("""
+            SELECT coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0)
+              FROM pg_stat_xact_user_tables WHERE relid = 'outbox.intents'::regclass
+            """).first!
+        return (try row.decode(0), try row.decode(1))
+    }
+
+    @Test func aClaimReadsTheHeadOfTheQueueNotEveryDueIntent() throws {
+        try backlog(3_000)
+        let read = try rowsRead { db in try IntentStore(owner: "w1").claim(limit: 10, lease: .seconds(60), on: db) }
+        #expect(read.result.count == 10)
+        #expect(read.sequential == 0)
+        #expect(read.indexed < 100, "a claim of 10 read \(read.indexed) intents")
+    }
+
+    @Test func recordingOutcomesLooksUpEachIntentNotEveryClaimedOne() throws {
+        try backlog(20_000)
+        _ = try IntentStore(owner: "w2").claim(limit: 500, lease: .seconds(60), on: db)
+        let mine = try IntentStore(owner: "w1").claim(limit: 10, lease: .seconds(60), on: db)
+        let read = try rowsRead { db in
+            try IntentStore(owner: "w1").finish(mine.map { ($0, .delivered(resultID: $0.id, details: [:])) }, on: db)
+        }
+        #expect(read.result.recorded.count == 10)
+        #expect(read.sequential == 0)
+        #expect(read.indexed < 100, "recording 10 outcomes read \(read.indexed) intents")
+    }
+
+    @Test func theIdleCheckReadsOnlyWhatIsPendingOrClaimed() throws {
+        try backlog(2_000)
+        let store = IntentStore(owner: "w1")
+        #expect(try !IntentStore.nothingLeft(on: db))
+        while case let claimed = try store.claim(limit: 500, lease: .seconds(60), on: db), !claimed.isEmpty {
+            try store.finish(claimed.map { ($0, .delivered(resultID: $0.id, details: [:])) }, on: db)
+        }
+        // The statistics still say every intent is pending, as they do at the end of a drain.
+        let read = try rowsRead { db in try IntentStore.nothingLeft(on: db) }
+        #expect(read.result)
+        #expect(read.sequential == 0, "the idle check read \(read.sequential) intents sequentially")
+        #expect(read.indexed == 0)
+    }
+}
