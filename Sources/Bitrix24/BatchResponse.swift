@@ -31,6 +31,7 @@ public struct BatchResponse: Sendable, Hashable {
         let errors = keyed(result["result_error"])
         let times = keyed(result["result_time"])
         var outcomes: [String: BatchOutcome] = [:]
+        outcomes.reserveCapacity(commands.count)
         for command in commands {
             let key = command.key
             if let errorJSON = errors[key] {

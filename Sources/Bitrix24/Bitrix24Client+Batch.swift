@@ -48,7 +48,7 @@ extension Bitrix24Client {
         guard !commands.isEmpty else {
             throw Bitrix24Error(code: .invalidArgument, errorDescription: "a batch needs at least one command", method: "batch")
         }
-        var seen = Set<String>()
+        var seen = Set<String>(minimumCapacity: commands.count)
         for command in commands {
             guard !command.key.isEmpty, seen.insert(command.key).inserted else {
                 throw Bitrix24Error(

@@ -77,11 +77,13 @@ struct JSONParser {
     private mutating func object() throws(SyntaxError) -> JSONValue {
         try nested { (p: inout JSONParser) throws(SyntaxError) -> JSONValue in
             p.index += 1
-            var members: [String: JSONValue] = [:]
+            // Members are gathered first and hashed once into a dictionary of the right size:
+            // growing it member by member rehashes every key at each doubling.
+            var members: [(String, JSONValue)] = []
             p.skipWhitespace()
             if p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "}") {
                 p.index += 1
-                return .object(members)
+                return .object([:])
             }
             while true {
                 p.skipWhitespace()
@@ -91,12 +93,15 @@ struct JSONParser {
                 guard p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: ":") else { throw p.error("expected ':'") }
                 p.index += 1
                 p.skipWhitespace()
-                members[key] = try p.value()
+                members.append((key, try p.value()))
                 p.skipWhitespace()
                 guard p.index < p.bytes.count else { throw p.error("unexpected end") }
                 switch p.bytes[p.index] {
                 case UInt8(ascii: ","): p.index += 1
-                case UInt8(ascii: "}"): p.index += 1; return .object(members)
+                case UInt8(ascii: "}"):
+                    p.index += 1
+                    // A repeated key keeps its last value, as JavaScript and PHP read it.
+                    return .object(Dictionary(members, uniquingKeysWith: { _, last in last }))
                 default: throw p.error("expected ',' or '}'")
                 }
             }

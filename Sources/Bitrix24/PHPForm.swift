@@ -71,22 +71,46 @@ public enum PHPForm {
     }
 
     private static func percentEncode(_ text: String, into out: inout [UInt8]) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-                out.append(byte)
-            case UInt8(ascii: " "):
-                out.append(UInt8(ascii: "+"))
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0x0F)])
+        var text = text
+        text.withUTF8 { bytes in
+            // Every batch command's fields pass through here: one table lookup per byte, and
+            // room for the worst case (every byte as %XX) made once.
+            let start = out.count
+            let (kinds, hex) = (unreservedOrSpace, hexDigits)
+            out.append(contentsOf: repeatElement(0, count: bytes.count * 3))
+            let written = out.withUnsafeMutableBufferPointer { buffer in
+                var at = start
+                for byte in bytes {
+                    switch kinds[Int(byte)] {
+                    case 1:
+                        buffer[at] = byte
+                        at += 1
+                    case 2:
+                        buffer[at] = UInt8(ascii: "+")
+                        at += 1
+                    default:
+                        buffer[at] = UInt8(ascii: "%")
+                        buffer[at + 1] = hex[Int(byte >> 4)]
+                        buffer[at + 2] = hex[Int(byte & 0x0F)]
+                        at += 3
+                    }
+                }
+                return at
             }
+            out.removeLast(out.count - written)
         }
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+    /// Per byte: 1 stays as it is (alphanumerics and `-_.`), 2 is the space (`+`), 0 is `%XX`.
+    private static let unreservedOrSpace: [UInt8] = (0...255).map { byte -> UInt8 in
+        switch UInt8(byte) {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."): 1
+        case UInt8(ascii: " "): 2
+        default: 0
+        }
+    }
 
     // MARK: Decoding
 

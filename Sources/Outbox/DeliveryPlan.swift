@@ -56,11 +56,11 @@ enum DeliveryPlan {
     static func step(
         for intent: ClaimedIntent, command: BatchCommand, outcome: BatchOutcome, exchange: Exchange, retry: RetryPolicy
     ) -> (step: Step, signal: PortalSignal?) {
-        var details: [String: JSONValue] = [
-            "method": .string(command.method),
-            "duration_ms": .double((exchange.elapsed.inSeconds * 1000 * 1000).rounded() / 1000),
-            "batch_size": .int(Int64(exchange.batchSize)),
-        ]
+        // Room for what the outcome adds, and for the worker and attempt the record adds.
+        var details = [String: JSONValue](minimumCapacity: 12)
+        details["method"] = .string(command.method)
+        details["duration_ms"] = .double((exchange.elapsed.inSeconds * 1000 * 1000).rounded() / 1000)
+        details["batch_size"] = .int(Int64(exchange.batchSize))
         details["http_status"] = exchange.httpStatus.map { .int(Int64($0)) }
         switch outcome {
         case .success(let result, let time):

@@ -180,6 +180,7 @@ extension JSONValue {
     /// The object's members with `other`'s added (or replaced); a non-object becomes `{"value": …}`.
     func merging(_ other: [String: JSONValue]) -> JSONValue {
         var members = objectValue ?? (isNull ? [:] : ["value": self])
+        members.reserveCapacity(members.count + other.count)
         members.merge(other) { _, new in new }
         return .object(members)
     }
