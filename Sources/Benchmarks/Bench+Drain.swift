@@ -4,7 +4,8 @@ import Postgres
 
 extension Bench {
     /// W1: intents already enqueued for one portal, a simulator with no rate limit and no
-    /// latency; the time from the worker's start to its exit once nothing is left. The best of
+    /// latency; the time from just before the worker starts until its last delivery is recorded
+    /// (the worker's exit after it is reported apart). The best of
     /// `drainRuns` drains counts, as for the peers. Then the same with one HTTP call per intent,
     /// so queue cost and batching gain show separately, and a drain at the RSS concurrency.
     func drainWorkload() async throws -> (w1: BenchReport.W1, rss: BenchReport.RSS) {
@@ -18,7 +19,7 @@ extension Bench {
             configuration.w1Intents, batch: 50, concurrency: configuration.rssConcurrency, runs: 1, name: "rss")[0]
         let w1 = BenchReport.W1(
             intents: best.intents, seconds: best.seconds, intentsPerSecond: best.intentsPerSecond,
-            concurrency: best.concurrency, peakRssMib: best.peakRssMib,
+            processSeconds: best.processSeconds, concurrency: best.concurrency, peakRssMib: best.peakRssMib,
             runsIntentsPerSecond: runs.map(\.intentsPerSecond), unbatched: unbatched)
         return (w1, .init(peakRssMib: wide.peakRssMib, concurrency: wide.concurrency, intentsPerSecond: wide.intentsPerSecond))
     }

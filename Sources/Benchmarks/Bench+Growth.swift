@@ -17,7 +17,8 @@ extension Bench {
         let best = runs.max { $0.intentsPerSecond < $1.intentsPerSecond }!
         return .init(
             logEntries: entries, deliveredIntents: history, intents: best.intents, seconds: best.seconds,
-            intentsPerSecond: best.intentsPerSecond, runsIntentsPerSecond: runs.map(\.intentsPerSecond), relativeToW1: nil)
+            intentsPerSecond: best.intentsPerSecond, processSeconds: best.processSeconds,
+            runsIntentsPerSecond: runs.map(\.intentsPerSecond), relativeToW1: nil)
     }
 
     /// Delivered intents with their enqueued, claimed and succeeded entries, and inbound events

@@ -11,7 +11,8 @@ public struct BenchReport: Codable, Sendable {
         public var build: String
     }
 
-    /// A drain: intents already enqueued, delivered by a worker process from start to exit.
+    /// A drain: intents already enqueued, delivered by a worker process. `seconds` runs from
+    /// just before the worker starts until its last delivery is recorded.
     public struct Drain: Codable, Sendable {
         public var intents: Int
         public var seconds: Double
@@ -27,6 +28,8 @@ public struct BenchReport: Codable, Sendable {
         public var intents: Int
         public var seconds: Double
         public var intentsPerSecond: Double
+        /// The best drain's worker process, start to exit.
+        public var processSeconds: Double
         public var concurrency: Int
         public var peakRssMib: Double
         /// Every drain's rate; the best is the figure above (the peers are measured the same way).
@@ -75,6 +78,8 @@ public struct BenchReport: Codable, Sendable {
         public var intents: Int
         public var seconds: Double
         public var intentsPerSecond: Double
+        /// The best drain's worker process, start to exit.
+        public var processSeconds: Double
         public var runsIntentsPerSecond: [Double]
         public var relativeToW1: Double?
     }

@@ -138,12 +138,22 @@ public struct IntentStore: Sendable {
     /// Whether nothing is left that could still be delivered: no intent pending (due or not)
     /// and none claimed, of `portals` when given, else of every portal.
     public static func nothingLeft(portals: [Int64]? = nil, on db: Connection) throws -> Bool {
-        // One first-in-index-order lookup per status, so each reads its small partial index. As
-        // NOT EXISTS, statistics taken while intents were pending led to a scan of the table.
-        try db.query("""
-            SELECT (SELECT id FROM outbox.intents WHERE status = 'pending'
-                       AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
-                     ORDER BY next_attempt_at, id LIMIT 1) IS NULL
+        // Each status is asked for its first intent in index order, so each read stays in its
+        // small partial index. As NOT EXISTS, statistics taken while intents were pending led to
+        // a scan of the table. With a list, each portal's first pending intent is looked up in
+        // the per-portal index, not by walking other portals' backlog.
+        let pending = portals == nil
+            ? """
+              (SELECT id FROM outbox.intents WHERE status = 'pending' ORDER BY next_attempt_at, id LIMIT 1) IS NULL
+              """
+            : """
+              NOT EXISTS (SELECT 1 FROM unnest($1::bigint[]) AS p(id)
+                           CROSS JOIN LATERAL (SELECT 1 FROM outbox.intents i
+                                                WHERE i.status = 'pending' AND i.portal_id = p.id
+                                                ORDER BY i.next_attempt_at, i.id LIMIT 1) AS first)
+              """
+        return try db.query("""
+            SELECT \(pending)
                AND (SELECT id FROM outbox.intents WHERE status = 'claimed'
                        AND ($1::bigint[] IS NULL OR portal_id = ANY($1))
                      ORDER BY lease_expires_at LIMIT 1) IS NULL

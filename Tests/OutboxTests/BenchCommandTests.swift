@@ -30,6 +30,9 @@ struct BenchCommandTests {
         #expect(w1["intents"] as? Int == 300)
         #expect((w1["runs_intents_per_second"] as? [Double])?.count == 2)
         #expect((w1["unbatched"] as? [String: Any])?["batch"] as? Int == 1)
+        // The drain ends at its last delivery; the worker exits after it.
+        let (drainSeconds, processSeconds) = (try #require(w1["seconds"] as? Double), try #require(w1["process_seconds"] as? Double))
+        #expect(drainSeconds > 0 && drainSeconds <= processSeconds)
         let w2 = try #require(json["w2"] as? [String: Any])
         #expect(w2["delivered"] as? Int == 120)
         #expect(w2["query_limit_exceeded_after_10s"] as? Int == 0)
