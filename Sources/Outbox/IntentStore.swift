@@ -16,11 +16,19 @@ public struct IntentStore: Sendable {
     /// skipping rows other workers hold, under a lease of `lease`. With `portals`, only intents
     /// of those portal ids are considered.
     public func claim(limit: Int, lease: Duration, portals: [Int64]? = nil, on db: Connection) throws -> [ClaimedIntent] {
+        // The limit is written into the text and the portal filter is left out when there is
+        // none, so nothing the plan depends on is a parameter: after its first runs PostgreSQL
+        // keeps one plan for the statement instead of planning every claim again.
+        var parameters: [any PostgresEncodable] = [owner, lease.inSeconds]
+        var portalFilter = ""
+        if let portals {
+            parameters.append(portals)
+            portalFilter = "AND portal_id = ANY($3::bigint[])"
+        }
         let rows = try db.queryPrepared("""
             WITH head AS (
                 SELECT portal_id FROM outbox.intents
-                 WHERE status = 'pending' AND next_attempt_at <= now()
-                   AND ($4::bigint[] IS NULL OR portal_id = ANY($4))
+                 WHERE status = 'pending' AND next_attempt_at <= now() \(portalFilter)
                    -- A per-row subquery, not NOT EXISTS: as an anti-join, with few portals, the
                    -- planner estimates one row left, and sorts every due intent to find the oldest.
                    AND NOT coalesce((SELECT r.paused_until > now() FROM outbox.portal_rate r
@@ -34,25 +42,25 @@ public struct IntentStore: Sendable {
                 SELECT i.id FROM outbox.intents i
                  WHERE i.portal_id = (SELECT portal_id FROM head) AND i.status = 'pending' AND i.next_attempt_at <= now()
                  ORDER BY i.next_attempt_at, i.id
-                 LIMIT $1
+                 LIMIT \(limit)
                  FOR UPDATE OF i SKIP LOCKED
             ), claimed AS (
                 UPDATE outbox.intents i
-                   SET status = 'claimed', attempts = i.attempts + 1, lease_owner = $2,
-                       lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
+                   SET status = 'claimed', attempts = i.attempts + 1, lease_owner = $1,
+                       lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
                   FROM picked WHERE i.id = picked.id
                 RETURNING i.id, i.portal_id, i.kind, i.payload, i.idempotency_key, i.attempts, i.lease_expires_at, i.created_at
             ), logged AS (
                 INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
                 SELECT 'intent-' || id, 'intent.claimed', id, portal_id,
-                       jsonb_build_object('worker', $2::text, 'attempt', attempts, 'lease_expires_at', lease_expires_at)
+                       jsonb_build_object('worker', $1::text, 'attempt', attempts, 'lease_expires_at', lease_expires_at)
                   FROM claimed
             )
             -- Times as epoch seconds: cheaper to read than timestamp text, exact to the microsecond.
             SELECT id, portal_id, kind, payload::text, idempotency_key, attempts,
                    extract(epoch FROM lease_expires_at)::float8, extract(epoch FROM created_at)::float8
               FROM claimed ORDER BY id
-            """, [limit, owner, lease.inSeconds, portals])
+            """, parameters)
         return try rows.map { row in
             ClaimedIntent(
                 id: try row.decode(0), portalID: try row.decode(1),
@@ -72,8 +80,11 @@ public struct IntentStore: Sendable {
     ) throws -> (recorded: [Int64], lost: [Int64]) {
         guard !outcomes.isEmpty else { return ([], []) }
         var ids: [Int64] = [], statuses: [String] = [], types: [String] = [], retryAt: [Date?] = []
-        var resultIDs: [Int64?] = [], refunds: [Int32] = [], details: [JSONB] = []
-        for (intent, outcome) in outcomes {
+        var resultIDs: [Int64?] = [], refunds: [Int32] = []
+        // The details go as one JSON array, not a jsonb[]: inside an array literal every quote
+        // of every document would be escaped here and unescaped by PostgreSQL again.
+        var details = "["
+        for (index, (intent, outcome)) in outcomes.enumerated() {
             let row = Self.row(for: outcome)
             ids.append(intent.id)
             statuses.append(row.status.rawValue)
@@ -82,12 +93,15 @@ public struct IntentStore: Sendable {
             resultIDs.append(row.resultID)
             refunds.append(row.refund ? 1 : 0)
             let data = row.data.merging(["worker": .string(owner), "attempt": .int(Int64(intent.attempt))])
-            details.append(JSONB(data.jsonString))
+            if index > 0 { details.append(",") }
+            details.append(data.jsonString)
         }
+        details.append("]")
         let rows = try db.queryPrepared("""
             WITH input AS (
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[],
-                                     $5::bigint[], $6::int[], $7::jsonb[])
+                SELECT * FROM ROWS FROM (unnest($1::bigint[]), unnest($2::text[]), unnest($3::text[]),
+                                         unnest($4::timestamptz[]), unnest($5::bigint[]), unnest($6::int[]),
+                                         jsonb_array_elements($7::jsonb))
                     AS t(id, status, type, retry_at, result_id, refund, data)
             ), changed AS (
                 UPDATE outbox.intents i
@@ -113,7 +127,7 @@ public struct IntentStore: Sendable {
                   FROM changed
             )
             SELECT id FROM changed
-            """, [ids, statuses, types, retryAt, resultIDs, refunds, details, owner])
+            """, [ids, statuses, types, retryAt, resultIDs, refunds, JSONB(details), owner])
         let recorded = try rows.map { try $0.decode(0, as: Int64.self) }
         let recordedSet = Set(recorded)
         return (recorded, ids.filter { !recordedSet.contains($0) })
