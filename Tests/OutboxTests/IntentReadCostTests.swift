@@ -71,6 +71,26 @@ struct IntentReadCostTests {
         #expect(read.indexed < 100, "a claim of 10 read \(read.indexed) intents")
     }
 
+    /// Planning a claim cost about as much as a tenth of running it. Nothing its plan depends on
+    /// is a parameter, so PostgreSQL settles on one plan after the first runs; with a portal list too.
+    @Test func aClaimIsPlannedOnlyInItsFirstRuns() throws {
+        try backlog(3_000)
+        let store = IntentStore(owner: "w1")
+        let portal: Int64 = try db.query("SELECT id FROM outbox.portals").first!.decode(0)
+        for _ in 0..<(Self.warmRuns + 2) {
+            #expect(try store.claim(limit: 10, lease: .seconds(60), on: db).count == 10)
+            #expect(try store.claim(limit: 10, lease: .seconds(60), portals: [portal], on: db).count == 10)
+        }
+        let plans = try db.query("""
+            SELECT generic_plans, custom_plans FROM pg_prepared_statements
+             WHERE statement LIKE '%intent.claimed%' ORDER BY statement LIKE '%ANY($3%'
+            """).map { (generic: try $0.decode(0, as: Int64.self), custom: try $0.decode(1, as: Int64.self)) }
+        #expect(plans.count == 2, "one prepared claim without and one with a portal list")
+        for plan in plans {
+            #expect(plan.generic >= 2, "\(plan.generic) runs on a kept plan, \(plan.custom) planned anew")
+        }
+    }
+
     @Test func recordingOutcomesLooksUpEachIntentNotEveryClaimedOne() throws {
         try backlog(20_000)
         _ = try IntentStore(owner: "w2").claim(limit: 500, lease: .seconds(60), on: db)
