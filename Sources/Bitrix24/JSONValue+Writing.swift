@@ -2,9 +2,13 @@
 /// Written by hand for the same reason as `JSONParser`: it runs for every delivery outcome.
 struct JSONWriter {
     private(set) var bytes: [UInt8] = []
+    /// False writes an object's members in dictionary order: for documents whose reader keeps
+    /// its own order (jsonb), where sorting would be wasted work.
+    var sortsKeys = true
 
-    init(capacity: Int = 256) {
+    init(capacity: Int = 256, sortsKeys: Bool = true) {
         bytes.reserveCapacity(capacity)
+        self.sortsKeys = sortsKeys
     }
 
     mutating func write(_ value: JSONValue) {
@@ -24,16 +28,24 @@ struct JSONWriter {
         case .object(let members):
             bytes.append(UInt8(ascii: "{"))
             var first = true
-            // Sorting the pairs, not the keys, spares a hash lookup per member.
-            for (key, member) in members.sorted(by: { $0.key < $1.key }) {
-                if !first { bytes.append(UInt8(ascii: ",")) }
-                first = false
-                string(key)
-                bytes.append(UInt8(ascii: ":"))
-                write(member)
+            if sortsKeys {
+                // Sorting the pairs, not the keys, spares a hash lookup per member.
+                for (key, member) in members.sorted(by: { $0.key < $1.key }) {
+                    writeMember(key, member, first: &first)
+                }
+            } else {
+                for (key, member) in members { writeMember(key, member, first: &first) }
             }
             bytes.append(UInt8(ascii: "}"))
         }
+    }
+
+    private mutating func writeMember(_ key: String, _ value: JSONValue, first: inout Bool) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        string(key)
+        bytes.append(UInt8(ascii: ":"))
+        write(value)
     }
 
     /// Bytes that are JSON already (punctuation of a document written piece by piece).

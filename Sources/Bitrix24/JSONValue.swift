@@ -146,4 +146,12 @@ extension JSONValue {
     }
 
     public var jsonString: String { String(decoding: jsonBytes(), as: UTF8.self) }
+
+    /// `values` as one compact JSON array, each object's keys in dictionary order: for a jsonb
+    /// parameter, which orders keys itself, so sorting them here would be wasted work.
+    public static func jsonbArrayText(_ values: [JSONValue]) -> String {
+        var writer = JSONWriter(capacity: 512 * values.count, sortsKeys: false)
+        writer.write(.array(values))
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
 }

@@ -83,8 +83,9 @@ public struct IntentStore: Sendable {
         var resultIDs: [Int64?] = [], refunds: [Int32] = []
         // The details go as one JSON array, not a jsonb[]: inside an array literal every quote
         // of every document would be escaped here and unescaped by PostgreSQL again.
-        var details = "["
-        for (index, (intent, outcome)) in outcomes.enumerated() {
+        var details: [JSONValue] = []
+        details.reserveCapacity(outcomes.count)
+        for (intent, outcome) in outcomes {
             let row = Self.row(for: outcome)
             ids.append(intent.id)
             statuses.append(row.status.rawValue)
@@ -93,10 +94,8 @@ public struct IntentStore: Sendable {
             resultIDs.append(row.resultID)
             refunds.append(row.refund ? 1 : 0)
             let data = row.data.merging(["worker": .string(owner), "attempt": .int(Int64(intent.attempt))])
-            if index > 0 { details.append(",") }
-            details.append(data.jsonString)
+            details.append(data)
         }
-        details.append("]")
         let rows = try db.queryPrepared("""
             WITH input AS (
                 SELECT * FROM ROWS FROM (unnest($1::bigint[]), unnest($2::text[]), unnest($3::text[]),
@@ -127,7 +126,7 @@ public struct IntentStore: Sendable {
                   FROM changed
             )
             SELECT id FROM changed
-            """, [ids, statuses, types, retryAt, resultIDs, refunds, JSONB(details), owner])
+            """, [ids, statuses, types, retryAt, resultIDs, refunds, JSONB(JSONValue.jsonbArrayText(details)), owner])
         let recorded = try rows.map { try $0.decode(0, as: Int64.self) }
         let recordedSet = Set(recorded)
         return (recorded, ids.filter { !recordedSet.contains($0) })

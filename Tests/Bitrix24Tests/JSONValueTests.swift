@@ -27,6 +27,17 @@ import Testing
         #expect(value.jsonString == #"{"a":[1,2.5,"x/y",null,true],"b":{"c":"ü\"\n"}}"#)
     }
 
+    @Test func writesAJSONBArrayThatReadsBackAsTheSameValues() throws {
+        let values: [JSONValue] = [
+            ["method": "im.notify.personal.add", "result": 7, "time": ["start": 1.5, "date_start": "2026-11-24T02:05:29+03:00"]],
+            ["error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many \"requests\"\n", "next": .null],
+            [:],
+        ]
+        let text = JSONValue.jsonbArrayText(values)
+        #expect(try parse(text) == .array(values))
+        #expect(JSONValue.jsonbArrayText([]) == "[]")
+    }
+
     @Test func refusesNonJSON() {
         #expect(throws: (any Error).self) { try JSONValue(jsonData: Array("<html>".utf8)) }
         #expect(throws: (any Error).self) { try JSONValue(jsonData: [UInt8]()) }
