@@ -19,8 +19,8 @@ struct NotificationStore: Sendable {
         var replaced = 0
         if let tag = notification.tag {
             let key = TagKey(userID: notification.userID, app: notification.app, tag: tag)
-            if let old = byTag[key], byID.removeValue(forKey: old) != nil { replaced = 1 }
-            byTag[key] = notification.id
+            // One lookup of the key both finds the one replaced and points it at the new one.
+            if let old = byTag.updateValue(notification.id, forKey: key), byID.removeValue(forKey: old) != nil { replaced = 1 }
         }
         byID[notification.id] = notification
         return replaced

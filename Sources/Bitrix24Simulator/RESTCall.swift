@@ -81,11 +81,19 @@ enum PHPValue {
 
     /// Keys upper-cased, as the im module reads its parameters.
     static func upperKeys(_ params: [String: JSONValue]) -> [String: JSONValue] {
+        // Clients mostly send upper-case keys already: then there is nothing to rebuild.
+        if params.keys.allSatisfy(isUpperCase) { return params }
         var out: [String: JSONValue] = [:]
         for (key, value) in params where out[key.uppercased()] == nil || key == key.uppercased() {
             out[key.uppercased()] = value
         }
         return out
+    }
+
+    /// Whether `key.uppercased()` would return `key` itself, read off its bytes where it is ASCII.
+    private static func isUpperCase(_ key: String) -> Bool {
+        key.utf8.allSatisfy { $0 < 0x80 && !($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) }
+            || key == key.uppercased()
     }
 
     /// PHP's `json_encode` of an array: keys exactly 0…n-1 in order make a list, no keys make

@@ -93,8 +93,10 @@ public struct IntentStore: Sendable {
             retryAt.append(row.retryAt)
             resultIDs.append(row.resultID)
             refunds.append(row.refund ? 1 : 0)
-            let data = row.data.merging(["worker": .string(owner), "attempt": .int(Int64(intent.attempt))])
-            details.append(data)
+            // Who recorded it and which attempt it was, and a delivery's result id: one merge.
+            var added: [String: JSONValue] = ["worker": .string(owner), "attempt": .int(Int64(intent.attempt))]
+            if let resultID = row.resultID { added["result_id"] = .int(resultID) }
+            details.append(row.data.merging(added))
         }
         let rows = try db.queryPrepared("""
             WITH input AS (
@@ -137,8 +139,7 @@ public struct IntentStore: Sendable {
     {
         switch outcome {
         case .delivered(let resultID, let details):
-            (.delivered, LogType.deliverySucceeded, nil, resultID, false,
-             details.merging(resultID.map { ["result_id": .int($0)] } ?? [:]))
+            (.delivered, LogType.deliverySucceeded, nil, resultID, false, details)
         case .retry(let at, let details):
             (.pending, LogType.deliveryFailed, at, nil, false, details)
         case .dead(let details):

@@ -20,6 +20,21 @@ struct NotificationTests {
         }
     }
 
+    @Test("parameter names are read in any case, as the im module reads them; upper case wins a clash")
+    func parameterNamesInAnyCase() async throws {
+        try await Simulator.with { sim in
+            let lower = try await Wire.json(sim.hook("im.notify.personal.add"), ["user_id": 10, "message": "lower", "tag": "t-1"])
+            let mixed = try await Wire.json(
+                sim.hook("im.notify.personal.add"), ["User_Id": 11, "MESSAGE": "upper", "message": "lower", "Tag": "t-2"])
+            #expect(lower.result?.intValue != nil && mixed.result?.intValue != nil)
+            let state = await sim.snapshot()
+            #expect(state.notifications(for: 10).map(\.message) == ["lower"])
+            #expect(state.notifications(for: 10).first?.tag == "t-1")
+            #expect(state.notifications(for: 11).map(\.message) == ["upper"])
+            #expect(state.notifications(for: 11).first?.tag == "t-2")
+        }
+    }
+
     @Test("the same TAG to two users leaves two notifications")
     func tagIsPerRecipient() async throws {
         try await Simulator.with { sim in
