@@ -1,49 +1,88 @@
 /// The visible notifications, indexed so TAG replacement costs the same with a million
 /// stored as with ten (benchmarks send that many).
 struct NotificationStore: Sendable {
-    /// Replacement key: one recipient, one application namespace, one tag.
+    /// Replacement key: one recipient, one application namespace, one tag. Its hash is taken
+    /// once: a growing index rehashes every key, and hashing two strings each time made that
+    /// a tenth of the portal's work.
     private struct TagKey: Hashable, Sendable {
-        var userID: Int64
-        var app: String
-        var tag: String
+        let userID: Int64
+        let app: String
+        let tag: String
+        let hash: Int
+
+        init(userID: Int64, app: String, tag: String) {
+            self.userID = userID
+            self.app = app
+            self.tag = tag
+            var hasher = Hasher()
+            hasher.combine(userID)
+            hasher.combine(app)
+            hasher.combine(tag)
+            hash = hasher.finalize()
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        static func == (a: TagKey, b: TagKey) -> Bool {
+            a.hash == b.hash && a.userID == b.userID && a.tag == b.tag && a.app == b.app
+        }
     }
 
-    private var byID: [Int64: Simulator.Notification] = [:]
+    /// Every notification stored, at its id's offset from the first; a deleted one leaves nil.
+    /// Ids only grow (the portal hands them out in order), so adding appends, and growing moves
+    /// the notifications as they are instead of rehashing them into a dictionary.
+    private var slots: [Simulator.Notification?] = []
+    private var firstID: Int64 = 0
     private var byTag: [TagKey: Int64] = [:]
 
-    var count: Int { byID.count }
+    private(set) var count = 0
 
-    /// Stores `notification`; first deletes the one the same recipient has with the same tag
-    /// in the same namespace. Returns how many were replaced (0 or 1).
+    /// Stores `notification`, whose id must be above every id stored before; first deletes the
+    /// one the same recipient has with the same tag in the same namespace. Returns how many were
+    /// replaced (0 or 1).
     mutating func add(_ notification: Simulator.Notification) -> Int {
+        if slots.isEmpty { firstID = notification.id }
+        let offset = notification.id - firstID
+        precondition(offset >= Int64(slots.count), "notification ids must grow: \(notification.id) after \(firstID + Int64(slots.count) - 1)")
         var replaced = 0
         if let tag = notification.tag {
             let key = TagKey(userID: notification.userID, app: notification.app, tag: tag)
             // One lookup of the key both finds the one replaced and points it at the new one.
-            if let old = byTag.updateValue(notification.id, forKey: key), byID.removeValue(forKey: old) != nil { replaced = 1 }
+            if let old = byTag.updateValue(notification.id, forKey: key), take(id: old) != nil { replaced = 1 }
         }
-        byID[notification.id] = notification
+        slots.append(contentsOf: repeatElement(nil, count: Int(offset) - slots.count))
+        slots.append(notification)
+        count += 1
         return replaced
     }
 
     mutating func remove(id: Int64) -> Bool {
-        guard let removed = byID.removeValue(forKey: id) else { return false }
+        guard let removed = take(id: id) else { return false }
         unindex(removed)
         return true
     }
 
     /// Removes every notification matching `predicate` (a scan: deletes by tag are rare).
     mutating func removeAll(where predicate: (Simulator.Notification) -> Bool) -> Int {
-        let doomed = byID.values.filter(predicate)
+        let doomed = all.filter(predicate)
         for n in doomed {
-            byID[n.id] = nil
+            _ = take(id: n.id)
             unindex(n)
         }
         return doomed.count
     }
 
     /// All of them, oldest first.
-    var all: [Simulator.Notification] { byID.values.sorted { $0.id < $1.id } }
+    var all: [Simulator.Notification] { slots.compactMap { $0 } }
+
+    /// Empties the slot of `id`, returning what it held.
+    private mutating func take(id: Int64) -> Simulator.Notification? {
+        let offset = id - firstID
+        guard offset >= 0, offset < Int64(slots.count), let held = slots[Int(offset)] else { return nil }
+        slots[Int(offset)] = nil
+        count -= 1
+        return held
+    }
 
     private mutating func unindex(_ n: Simulator.Notification) {
         guard let tag = n.tag else { return }
