@@ -2,44 +2,38 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// `HTTPTransport` over AsyncHTTPClient.
 ///
-/// It knows whether a request may have reached the server by handing AsyncHTTPClient the body
-/// as a one-element stream and noting when that element is pulled: a failure before the pull
-/// means nothing was sent (connection refused, DNS, TLS, pool timeout), so it is `.notExecuted`;
-/// any later failure is `.ambiguous`.
+/// It knows whether a request may have reached the server from AsyncHTTPClient's report that
+/// the request head was written: a failure before that means nothing was sent (connection
+/// refused, DNS, TLS, pool timeout, a pooled connection the server had closed), so it is
+/// `.notExecuted`; any later failure is `.ambiguous`.
+///
+/// The exchange runs on AsyncHTTPClient's event loop through a response delegate, which
+/// gathers the answer there and hands it over once: the request and the answer do not each
+/// cross between the event loop and Swift's task threads on every part.
 struct AsyncHTTPClientTransport: HTTPTransport {
     let client: HTTPClient
     let maxResponseBytes: Int
 
     func send(_ request: HTTPRequestData, timeout: Duration) async throws(Bitrix24Error) -> HTTPResponseData {
-        var outgoing = HTTPClientRequest(url: request.url.absoluteString)
-        outgoing.method = request.method
-        outgoing.headers = request.headers
-        let marker = SendMarker()
-        if let body = request.body {
-            outgoing.body = .stream(MarkingBody(bytes: ByteBuffer(bytes: body), marker: marker), length: .known(Int64(body.count)))
-        } else {
-            // Nothing to pull: a GET counts as sent once it is handed over.
-            await marker.mark()
-        }
+        let delegate = CollectingDelegate(maxBytes: maxResponseBytes)
         do {
-            let response = try await client.execute(outgoing, timeout: TimeAmount(timeout))
-            // An injected client configured to follow redirects turns a 302'd POST into a GET.
-            // Report the first hop instead, so the caller re-POSTs itself.
-            if response.history.count > 1, let first = response.history.first {
-                _ = try? await response.body.collect(upTo: maxResponseBytes)
-                return HTTPResponseData(status: Int(first.responseHead.status.code), headers: first.responseHead.headers)
+            let outgoing = try HTTPClient.Request(
+                url: request.url.absoluteString, method: request.method, headers: request.headers,
+                body: request.body.map { .byteBuffer(ByteBuffer(bytes: $0)) })
+            let task = client.execute(request: outgoing, delegate: delegate, deadline: .now() + TimeAmount(timeout))
+            return try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
             }
-            let buffer = try await response.body.collect(upTo: maxResponseBytes)
-            return HTTPResponseData(
-                status: Int(response.status.code), headers: response.headers, body: Array(buffer.readableBytesView))
-        } catch let error as NIOTooManyBytesError {
-            throw Bitrix24Error(
-                code: .responseTooLarge, errorDescription: "the response exceeded \(error.maxBytes ?? maxResponseBytes) bytes")
+        } catch let error as CollectingDelegate.TooLarge {
+            throw Bitrix24Error(code: .responseTooLarge, errorDescription: "the response exceeded \(error.maxBytes) bytes")
         } catch {
-            throw Self.classify(error, sent: await marker.started)
+            throw Self.classify(error, sent: delegate.sentHead)
         }
     }
 
@@ -81,29 +75,65 @@ struct AsyncHTTPClientTransport: HTTPTransport {
     }
 }
 
-/// Remembers whether AsyncHTTPClient started reading the request body.
-private actor SendMarker {
-    private(set) var started = false
-    func mark() { started = true }
-}
-
-/// The request body as a one-element stream that marks when it is pulled.
-private struct MarkingBody: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    let bytes: ByteBuffer
-    let marker: SendMarker
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var bytes: ByteBuffer?
-        let marker: SendMarker
-
-        mutating func next() async -> ByteBuffer? {
-            guard let chunk = bytes else { return nil }
-            bytes = nil
-            await marker.mark()
-            return chunk
-        }
+/// Gathers one response on the event loop, at most `maxBytes` of body, and notes whether the
+/// request head was written.
+private final class CollectingDelegate: HTTPClientResponseDelegate {
+    struct TooLarge: Error {
+        var maxBytes: Int
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes, marker: marker) }
+    private struct State {
+        var sentHead = false
+        /// Status and headers of every response head seen; more than one when an injected client
+        /// follows redirects.
+        var visited: [(status: Int, headers: HTTPHeaders)] = []
+        var body = ByteBuffer()
+    }
+
+    let maxBytes: Int
+    private let state = Mutex(State())
+
+    init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    var sentHead: Bool { state.withLock { $0.sentHead } }
+
+    func didSendRequestHead(task: HTTPClient.Task<HTTPResponseData>, _ head: HTTPRequestHead) {
+        state.withLock { $0.sentHead = true }
+    }
+
+    func didVisitURL(task: HTTPClient.Task<HTTPResponseData>, _ request: HTTPClient.Request, _ head: HTTPResponseHead) {
+        state.withLock { $0.visited.append((Int(head.status.code), head.headers)) }
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<HTTPResponseData>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes {
+            return task.eventLoop.makeFailedFuture(TooLarge(maxBytes: maxBytes))
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<HTTPResponseData>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let fits = state.withLock { state -> Bool in
+            guard state.body.readableBytes + buffer.readableBytes <= maxBytes else { return false }
+            var buffer = buffer
+            state.body.writeBuffer(&buffer)
+            return true
+        }
+        return fits ? task.eventLoop.makeSucceededVoidFuture() : task.eventLoop.makeFailedFuture(TooLarge(maxBytes: maxBytes))
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<HTTPResponseData>) throws -> HTTPResponseData {
+        try state.withLock { state in
+            guard let last = state.visited.last else { throw HTTPClientError.remoteConnectionClosed }
+            // An injected client configured to follow redirects turns a 302'd POST into a GET.
+            // Report the first hop instead, so the caller re-POSTs itself.
+            if state.visited.count > 1 {
+                let first = state.visited[0]
+                return HTTPResponseData(status: first.status, headers: first.headers)
+            }
+            return HTTPResponseData(status: last.status, headers: last.headers, body: Array(state.body.readableBytesView))
+        }
+    }
 }

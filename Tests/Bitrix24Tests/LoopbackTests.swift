@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
 import Testing
@@ -47,6 +48,57 @@ import Testing
         #expect(old.requests.count == 1)
         #expect(target.requests.count == 2)
         try await client.shutdown()
+        try await old.close()
+        try await target.close()
+    }
+
+    @Test(arguments: [true, false])
+    func anAnswerOverTheLimitIsRefused(withLength: Bool) async throws {
+        let body = #"{"result":""# + String(repeating: "x", count: 2_000) + #""}"#
+        // Without a Content-Length the server sends it chunked: the limit is then met part by part.
+        let headers: HTTPHeaders = withLength ? ["Content-Length": "\(body.utf8.count)"] : [:]
+        let server = try await LoopbackServer { _ in .respond(.ok, headers, body) }
+        var configuration = Bitrix24Client.Configuration()
+        configuration.maxResponseBytes = 1_000
+        let client = Bitrix24Client(
+            credentials: try .webhook("\(server.origin)/rest/3/\(Self.code)/", allowInsecureHTTP: true), configuration: configuration)
+        do throws(Bitrix24Error) {
+            _ = try await client.call("server.time")
+            Issue.record("must fail")
+        } catch {
+            #expect(error.code == .responseTooLarge, "\(error)")
+        }
+        try await client.shutdown()
+        try await server.close()
+    }
+
+    @Test func aLargeAnswerArrivingInManyPartsIsReadWhole() async throws {
+        let text = String((0..<300_000).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+        let server = try await LoopbackServer { _ in .respond(.ok, [:], #"{"result":""# + text + #""}"#) }
+        let client = try Self.client(server)
+        let response = try await client.call("server.time")
+        #expect(response.result.stringValue == text)
+        try await client.shutdown()
+        try await server.close()
+    }
+
+    /// A shared client that follows redirects itself turns the 302'd POST into a GET; the
+    /// first hop is what counts, so the call is still POSTed to the new address.
+    @Test func aSharedClientThatFollowsRedirectsStillRePosts() async throws {
+        let target = try await LoopbackServer { request in
+            request.method == .POST ? .respond(.ok, [:], #"{"result":{"ID":12}}"#) : .respond(.methodNotAllowed, [:], "{}")
+        }
+        let old = try await LoopbackServer { request in
+            .respond(.found, ["Location": "\(target.origin)\(request.uri)"], "<html>moved</html>")
+        }
+        let shared = HTTPClient(configuration: .init(redirectConfiguration: .follow(max: 3, allowCycles: false)))
+        let client = Bitrix24Client(
+            credentials: try .webhook("\(old.origin)/rest/3/\(Self.code)/", allowInsecureHTTP: true), httpClient: shared)
+        #expect(try await client.chatGet(entityType: "ORDER", entityID: "9") == 12)
+        #expect(target.requests.last?.method == .POST)
+        #expect(target.requests.last?.body == old.requests.first?.body)
+        try await client.shutdown()
+        try await shared.shutdown()
         try await old.close()
         try await target.close()
     }
