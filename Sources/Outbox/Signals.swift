@@ -78,18 +78,3 @@ final class StopFlag: Sendable {
         _ = write(pair.write, &byte, 1)
     }
 }
-
-/// Runs async work from a Dispatch worker thread and waits for it: the worker threads are
-/// dedicated and may block, the Swift concurrency pool never does.
-func blockingAwait<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
-    let box = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        let result: Result<T, any Error>
-        do { result = .success(try await operation()) } catch { result = .failure(error) }
-        box.withLock { $0 = result }
-        done.signal()
-    }
-    done.wait()
-    return try box.withLock { $0! }.get()
-}
