@@ -1,17 +1,17 @@
 /// Compact JSON for `JSONValue`, keys sorted so the output never depends on dictionary order.
 /// Written by hand for the same reason as `JSONParser`: it runs for every delivery outcome.
-struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
+package struct JSONWriter {
+    package private(set) var bytes: [UInt8] = []
     /// False writes an object's members in dictionary order: for documents whose reader keeps
     /// its own order (jsonb), where sorting would be wasted work.
-    var sortsKeys = true
+    package var sortsKeys = true
 
-    init(capacity: Int = 256, sortsKeys: Bool = true) {
+    package init(capacity: Int = 256, sortsKeys: Bool = true) {
         bytes.reserveCapacity(capacity)
         self.sortsKeys = sortsKeys
     }
 
-    mutating func write(_ value: JSONValue) {
+    package mutating func write(_ value: JSONValue) {
         switch value {
         case .null: append("null")
         case .bool(let b): append(b ? "true" : "false")
@@ -49,8 +49,16 @@ struct JSONWriter {
     }
 
     /// Bytes that are JSON already (punctuation of a document written piece by piece).
-    mutating func raw(_ text: StaticString) {
+    package mutating func raw(_ text: StaticString) {
         append(text)
+    }
+
+    package mutating func int(_ i: Int64) {
+        bytes.append(contentsOf: String(i).utf8)
+    }
+
+    package mutating func double(_ d: Double) {
+        writeDouble(d)
     }
 
     private mutating func append(_ text: StaticString) {
@@ -67,7 +75,7 @@ struct JSONWriter {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// A string literal, quoted and escaped.
-    mutating func string(_ s: String) {
+    package mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in

@@ -36,7 +36,19 @@ struct RESTCall: Sendable {
 /// What the portal answers to a REST request.
 struct Reply: Sendable {
     var status: Int
-    var body: JSONValue
+    /// The body as JSON text.
+    var json: [UInt8]
+
+    init(status: Int, body: JSONValue) {
+        self.status = status
+        json = body.jsonBytes()
+    }
+
+    /// A body written as JSON text already (a batch's, which keeps its commands' order).
+    init(status: Int, json: [UInt8]) {
+        self.status = status
+        self.json = json
+    }
 
     static func error(_ error: PortalError) -> Reply { Reply(status: error.status, body: error.body) }
 }
@@ -96,12 +108,26 @@ enum PHPValue {
             || key == key.uppercased()
     }
 
-    /// PHP's `json_encode` of an array: keys exactly 0…n-1 in order make a list, no keys make
-    /// `[]`, anything else an object.
-    static func array(_ pairs: [(String, JSONValue)]) -> JSONValue {
-        if pairs.enumerated().allSatisfy({ $0.element.0 == String($0.offset) }) {
-            return .array(pairs.map(\.1))
+    /// PHP's `json_encode` of an array, written into `json`: keys exactly 0…n-1 in order make
+    /// a list, no keys make `[]`, anything else an object with its members in the order given,
+    /// as PHP keeps them. The keys must be distinct.
+    static func write<Value>(
+        _ pairs: [(String, Value)], into json: inout JSONWriter, value: (Value, inout JSONWriter) -> Void
+    ) {
+        let list = isList(pairs)
+        json.raw(list ? "[" : "{")
+        for (offset, (key, member)) in pairs.enumerated() {
+            if offset > 0 { json.raw(",") }
+            if !list {
+                json.string(key)
+                json.raw(":")
+            }
+            value(member, &json)
         }
-        return .object(Dictionary(pairs, uniquingKeysWith: { _, last in last }))
+        json.raw(list ? "]" : "}")
+    }
+
+    private static func isList<Value>(_ pairs: [(String, Value)]) -> Bool {
+        pairs.enumerated().allSatisfy { $0.element.0 == String($0.offset) }
     }
 }

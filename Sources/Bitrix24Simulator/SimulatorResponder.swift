@@ -130,7 +130,7 @@ struct SimulatorResponder: HTTPResponder {
         Response(
             status: HTTPResponse.Status(code: reply.status),
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: reply.body.jsonData())))
+            body: .init(byteBuffer: ByteBuffer(bytes: reply.json)))
     }
 
     static func redirect(to location: String) -> Response {

@@ -31,6 +31,27 @@ struct BatchTests {
         }
     }
 
+    @Test("results and times come back in the order the commands were written, as PHP keeps them")
+    func answersKeepCommandOrder() async throws {
+        try await Simulator.with { sim in
+            let commands = [("zeta", Self.notify(1, "z")), ("alpha", Self.notify(2, "a")), ("mid", Self.notify(3, "m"))]
+            let cmd = commands.map { "\(JSONValue.string($0.0).jsonString):\($0.1.jsonString)" }.joined(separator: ",")
+            let answer = try await Wire.send(sim.hook("batch"), body: #"{"halt":0,"cmd":{"# + cmd + "}}", contentType: "application/json")
+            #expect(answer.status == 200)
+            let text = answer.text
+            func offsets(after part: String) -> [Int] {
+                guard let start = text.range(of: "\"\(part)\":{")?.upperBound else { return [] }
+                return ["zeta", "alpha", "mid"].map { text[start...].range(of: "\"\($0)\":")?.lowerBound.utf16Offset(in: text) ?? -1 }
+            }
+            for part in ["result", "result_time"] {
+                let found = offsets(after: part)
+                #expect(found.count == 3 && !found.contains(-1) && found == found.sorted(), "\(part): \(text)")
+            }
+            let time = try #require(answer.result?["result_time"]?["alpha"]?.objectValue)
+            #expect(Set(time.keys) == ["start", "finish", "duration", "processing", "date_start", "date_finish"])
+        }
+    }
+
     @Test("halt=0 runs every command; failures go to result_error")
     func haltZero() async throws {
         try await Simulator.with { sim in
