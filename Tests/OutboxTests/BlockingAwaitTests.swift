@@ -4,7 +4,8 @@ import Testing
 
 @testable import Outbox
 
-/// `blockingAwait` runs async work on the Dispatch thread that waits for it.
+/// `blockingAwait` runs async work on the Dispatch thread that waits for it. Each test calls
+/// it from a Dispatch thread, as workers do, never from one of Swift's task threads.
 @Suite struct BlockingAwaitTests {
     private actor Counter {
         var value = 0
@@ -16,17 +17,28 @@ import Testing
 
     private struct Failure: Error, Equatable {}
 
-    private static func threadID() -> pthread_t { pthread_self() }
+    private final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        var isSet: Bool { value.load(ordering: .acquiring) }
+        func set() { value.store(true, ordering: .releasing) }
+    }
 
-    @Test func theWorkRunsOnTheWaitingThreadBeforeAndAfterItsWaits() throws {
+    /// Runs `body` on a Dispatch thread and returns what it returned.
+    private static func onDispatchThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    @Test func theWorkRunsOnTheWaitingThreadBeforeAndAfterItsWaits() async throws {
         let counter = Counter()
-        let (waiter, before, after, total) = try DispatchQueue.global().sync {
-            let waiter = Self.threadID()
+        let (waiter, before, after, total) = try await Self.onDispatchThread {
+            let waiter = pthread_self()
             let result = try blockingAwait { () async throws -> (pthread_t, pthread_t, Int) in
-                let before = Self.threadID()
+                let before = pthread_self()
                 try await Task.sleep(for: .milliseconds(5))
                 _ = await counter.increment()
-                return (before, Self.threadID(), await counter.increment())
+                return (before, pthread_self(), await counter.increment())
             }
             return (waiter, result.0, result.1, result.2)
         }
@@ -35,25 +47,33 @@ import Testing
         #expect(total == 2)
     }
 
-    @Test func anErrorOfTheWorkIsThrownToTheWaiter() {
-        #expect(throws: Failure.self) {
-            try blockingAwait { () async throws -> Int in
-                try await Task.sleep(for: .milliseconds(1))
-                throw Failure()
+    @Test func anErrorOfTheWorkIsThrownToTheWaiter() async {
+        await #expect(throws: Failure.self) {
+            try await Self.onDispatchThread {
+                try blockingAwait { () async throws -> Int in
+                    try await Task.sleep(for: .milliseconds(1))
+                    throw Failure()
+                }
             }
         }
     }
 
     /// A task started inside the work inherits its executor; once the work is done, that task's
     /// jobs run on the global executor instead of waiting for a thread that has moved on.
-    @Test func aTaskThatOutlivesTheWorkStillFinishes() throws {
-        let finished = DispatchSemaphore(value: 0)
-        try blockingAwait { () async throws -> Void in
-            Task {
-                try? await Task.sleep(for: .milliseconds(50))
-                finished.signal()
+    @Test func aTaskThatOutlivesTheWorkStillFinishes() async throws {
+        let finished = Flag()
+        try await Self.onDispatchThread {
+            try blockingAwait { () async throws -> Void in
+                Task {
+                    try? await Task.sleep(for: .milliseconds(50))
+                    finished.set()
+                }
             }
         }
-        #expect(finished.wait(timeout: .now() + 5) == .success)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !finished.isSet, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(finished.isSet)
     }
 }
