@@ -8,17 +8,19 @@ public struct Bitrix24Time: Sendable, Hashable {
     public var finish: Double
     /// Seconds from `start` to `finish`.
     public var duration: Double
-    /// Seconds the method itself took.
-    public var processing: Double?
-    /// `date_start` and `date_finish` as sent (ISO 8601 with the portal's offset).
-    public var dateStart: String?
-    public var dateFinish: String?
-    /// Seconds of the 10-minute operating budget used by this method; missing on older portals.
-    public var operating: Double?
-    /// When the operating budget resets (`operating_reset_at`).
-    public var operatingResetAt: Date?
-    /// The block exactly as it arrived, for the audit log.
+    /// The block exactly as it arrived, for the audit log. The fields below that not every
+    /// answer carries are read from it when asked: a batch brings fifty blocks a call.
     public var json: JSONValue
+
+    /// Seconds the method itself took.
+    public var processing: Double? { json["processing"]?.doubleValue }
+    /// `date_start` and `date_finish` as sent (ISO 8601 with the portal's offset).
+    public var dateStart: String? { json["date_start"]?.stringValue }
+    public var dateFinish: String? { json["date_finish"]?.stringValue }
+    /// Seconds of the 10-minute operating budget used by this method; missing on older portals.
+    public var operating: Double? { json["operating"]?.doubleValue }
+    /// When the operating budget resets (`operating_reset_at`).
+    public var operatingResetAt: Date? { Self.operatingResetAt(in: json) }
 
     public init(
         start: Double, finish: Double, duration: Double, processing: Double? = nil,
@@ -28,11 +30,6 @@ public struct Bitrix24Time: Sendable, Hashable {
         self.start = start
         self.finish = finish
         self.duration = duration
-        self.processing = processing
-        self.dateStart = dateStart
-        self.dateFinish = dateFinish
-        self.operating = operating
-        self.operatingResetAt = operatingResetAt
         var json: [String: JSONValue] = ["start": .double(start), "finish": .double(finish), "duration": .double(duration)]
         json["processing"] = processing.map(JSONValue.double)
         json["date_start"] = dateStart.map(JSONValue.string)
@@ -53,11 +50,6 @@ public struct Bitrix24Time: Sendable, Hashable {
         self.start = start
         self.finish = finish
         self.duration = duration
-        self.processing = json["processing"]?.doubleValue
-        self.dateStart = json["date_start"]?.stringValue
-        self.dateFinish = json["date_finish"]?.stringValue
-        self.operating = json["operating"]?.doubleValue
-        self.operatingResetAt = Self.operatingResetAt(in: json)
         self.json = json
     }
 

@@ -38,6 +38,31 @@ import Testing
         #expect(JSONValue.jsonbArrayText([]) == "[]")
     }
 
+    /// Decimals are read without strtod where that is exact; every reading must equal strtod's.
+    @Test func readsDecimalsExactlyAsStrtodDoes() throws {
+        var samples = ["0.5", "-0.0", "1795482440.887579", "0.000001041", "0.0000032186508178710938", "123456789012345678",
+                       "-123456789012345678", "1234567890123456789", "9007199254740993.5", "0.1", "2.2250738585072014e-308",
+                       "1e22", "99999999999999999.9", "0.30000000000000004", "-7.25"]
+        // A fixed linear congruential sequence: the same numbers every run.
+        var state: UInt64 = 0x2545F4914F6CDD1D
+        for _ in 0..<3_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let whole = state >> 40
+            let fraction = (state >> 8) % 10_000_000
+            let places = Int(state % 9)
+            samples.append("\(state & 1 == 0 ? "" : "-")\(whole).\(String(String(fraction).prefix(max(1, places))))")
+        }
+        for text in samples {
+            let parsed = try parse(text)
+            if let expected = Int64(text) {
+                #expect(parsed == .int(expected), "\(text)")
+            } else {
+                let expected = try #require(Double(text))
+                #expect(parsed.doubleValue?.bitPattern == expected.bitPattern, "\(text) read as \(parsed)")
+            }
+        }
+    }
+
     @Test func refusesNonJSON() {
         #expect(throws: (any Error).self) { try JSONValue(jsonData: Array("<html>".utf8)) }
         #expect(throws: (any Error).self) { try JSONValue(jsonData: [UInt8]()) }
