@@ -7,9 +7,9 @@ import Synchronization
 /// `HTTPTransport` over AsyncHTTPClient.
 ///
 /// It knows whether a request may have reached the server from AsyncHTTPClient's report that
-/// the request head was written: a failure before that means nothing was sent (connection
-/// refused, DNS, TLS, pool timeout, a pooled connection the server had closed), so it is
-/// `.notExecuted`; any later failure is `.ambiguous`.
+/// it began writing the request head: a failure before that means nothing was sent (connection
+/// refused, DNS, TLS, pool timeout), so it is `.notExecuted`; any later failure, a pooled
+/// connection found closed while writing included, is `.ambiguous`.
 ///
 /// The exchange runs on AsyncHTTPClient's event loop through a response delegate, which
 /// gathers the answer there and hands it over once: the request and the answer do not each
@@ -24,7 +24,11 @@ struct AsyncHTTPClientTransport: HTTPTransport {
             let outgoing = try HTTPClient.Request(
                 url: request.url.absoluteString, method: request.method, headers: request.headers,
                 body: request.body.map { .byteBuffer(ByteBuffer(bytes: $0)) })
-            let task = client.execute(request: outgoing, delegate: delegate, deadline: .now() + TimeAmount(timeout))
+            // The delegate runs on the connection's own event loop, so "the head was written"
+            // is known before a deadline or a cancel on that loop can end the exchange.
+            let task = client.execute(
+                request: outgoing, delegate: delegate, eventLoop: .delegateAndChannel(on: client.eventLoopGroup.next()),
+                deadline: .now() + TimeAmount(timeout))
             return try await withTaskCancellationHandler {
                 try await task.futureResult.get()
             } onCancel: {
@@ -108,7 +112,7 @@ private final class CollectingDelegate: HTTPClientResponseDelegate {
     }
 
     func didReceiveHead(task: HTTPClient.Task<HTTPResponseData>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes {
+        if !state.withLock({ $0.visited.count > 1 }), let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes {
             return task.eventLoop.makeFailedFuture(TooLarge(maxBytes: maxBytes))
         }
         return task.eventLoop.makeSucceededVoidFuture()
@@ -116,6 +120,8 @@ private final class CollectingDelegate: HTTPClientResponseDelegate {
 
     func didReceiveBodyPart(task: HTTPClient.Task<HTTPResponseData>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         let fits = state.withLock { state -> Bool in
+            // After a followed redirect only the first hop is reported: its body is not needed.
+            guard state.visited.count <= 1 else { return true }
             guard state.body.readableBytes + buffer.readableBytes <= maxBytes else { return false }
             var buffer = buffer
             state.body.writeBuffer(&buffer)

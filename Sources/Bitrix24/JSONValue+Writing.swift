@@ -1,4 +1,5 @@
-/// Compact JSON for `JSONValue`, keys sorted so the output never depends on dictionary order.
+/// Compact JSON for `JSONValue`, keys sorted so the output never depends on dictionary order
+/// (unless `sortsKeys` is off, for readers that order keys themselves).
 /// Written by hand for the same reason as `JSONParser`: it runs for every delivery outcome.
 package struct JSONWriter {
     package private(set) var bytes: [UInt8] = []

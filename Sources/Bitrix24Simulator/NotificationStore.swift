@@ -28,11 +28,15 @@ struct NotificationStore: Sendable {
         }
     }
 
-    /// Every notification stored, at its id's offset from the first; a deleted one leaves nil.
+    /// Every notification stored, at its id's offset from `firstID`; a deleted one leaves nil.
     /// Ids only grow (the portal hands them out in order), so adding appends, and growing moves
-    /// the notifications as they are instead of rehashing them into a dictionary.
+    /// the notifications as they are instead of rehashing them into a dictionary. The oldest
+    /// are the ones replaced and deleted first: once most slots lie empty before the first
+    /// one still held, they are dropped.
     private var slots: [Simulator.Notification?] = []
     private var firstID: Int64 = 0
+    /// Slots before this one are all empty.
+    private var head = 0
     private var byTag: [TagKey: Int64] = [:]
 
     private(set) var count = 0
@@ -41,15 +45,19 @@ struct NotificationStore: Sendable {
     /// one the same recipient has with the same tag in the same namespace. Returns how many were
     /// replaced (0 or 1).
     mutating func add(_ notification: Simulator.Notification) -> Int {
-        if slots.isEmpty { firstID = notification.id }
-        let offset = notification.id - firstID
-        precondition(offset >= Int64(slots.count), "notification ids must grow: \(notification.id) after \(firstID + Int64(slots.count) - 1)")
         var replaced = 0
         if let tag = notification.tag {
             let key = TagKey(userID: notification.userID, app: notification.app, tag: tag)
             // One lookup of the key both finds the one replaced and points it at the new one.
             if let old = byTag.updateValue(notification.id, forKey: key), take(id: old) != nil { replaced = 1 }
         }
+        // Only now: taking the replaced one may have dropped the empty slots before it.
+        if slots.isEmpty {
+            firstID = notification.id
+            head = 0
+        }
+        let offset = notification.id - firstID
+        precondition(offset >= Int64(slots.count), "notification ids must grow: \(notification.id) after \(firstID + Int64(slots.count) - 1)")
         slots.append(contentsOf: repeatElement(nil, count: Int(offset) - slots.count))
         slots.append(notification)
         count += 1
@@ -81,6 +89,12 @@ struct NotificationStore: Sendable {
         guard offset >= 0, offset < Int64(slots.count), let held = slots[Int(offset)] else { return nil }
         slots[Int(offset)] = nil
         count -= 1
+        while head < slots.count, slots[head] == nil { head += 1 }
+        if head >= 1_024, head >= slots.count / 2 {
+            slots.removeFirst(head)
+            firstID += Int64(head)
+            head = 0
+        }
         return held
     }
 

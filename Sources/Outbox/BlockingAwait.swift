@@ -21,8 +21,8 @@ func blockingAwait<T: Sendable>(_ operation: @escaping @Sendable () async throws
 }
 
 /// A task executor whose jobs run on the thread in `runUntilFinished`. Jobs that arrive after
-/// `finish` (a task started inside the work inherits the preference and may outlive it) go to
-/// the global concurrent executor, so nothing is ever stranded.
+/// `finish` (work of a shared actor that was running on this thread, say, or a child task that
+/// outlives the work) go to the global concurrent executor, so nothing is ever stranded.
 final class CallingThreadExecutor: TaskExecutor {
     private struct State {
         var jobs: [UnownedJob] = []
@@ -49,6 +49,7 @@ final class CallingThreadExecutor: TaskExecutor {
     /// Called from the work's last job: after it, `runUntilFinished` returns.
     func finish() {
         state.withLock { $0.finished = true }
+        wake.signal()
     }
 
     /// Runs jobs as they come until `finish`, then hands what is still queued to the global executor.

@@ -35,6 +35,39 @@ struct NotificationTests {
         }
     }
 
+    @Test("thousands of replacements by TAG: the latest stays, and ids still find notifications")
+    func manyReplacements() async throws {
+        try await Simulator.with({ $0.rateLimit = nil }) { sim in
+            func replace(rounds: Range<Int>) async throws {
+                for round in rounds {
+                    var commands: [String: JSONValue] = [:]
+                    for i in 0..<50 {
+                        commands["c\(i)"] = .string("im.notify.personal.add?" + PHPForm.encode(
+                            ["USER_ID": 10, "MESSAGE": .string("m\(round * 50 + i)"), "TAG": "same"]))
+                    }
+                    let answer = try await Wire.json(sim.hook("batch"), ["halt": 0, "cmd": .object(commands)])
+                    #expect(answer.status == 200)
+                }
+            }
+            // The store drops the run of replaced ones before the kept one, then goes on.
+            try await replace(rounds: 0..<30)
+            let keep = try await Wire.json(sim.hook("im.notify.personal.add"), ["USER_ID": 11, "MESSAGE": "kept", "TAG": "other"])
+            let keptID = try #require(keep.result?.intValue)
+            try await replace(rounds: 30..<50)
+            let latest = try await Wire.json(sim.hook("im.notify.personal.add"), ["USER_ID": 10, "MESSAGE": "last", "TAG": "same"])
+            let latestID = try #require(latest.result?.intValue)
+            let state = await sim.snapshot()
+            #expect(state.notifications(for: 10).map(\.message) == ["last"])
+            #expect(state.notifications.map(\.id) == [keptID, latestID])
+            #expect(state.effects.notificationsReplaced == 2_500)
+            let deleted = try await Wire.json(sim.hook("im.notify.delete"), ["ID": .int(keptID)])
+            #expect(deleted.result == .bool(true))
+            let again = try await Wire.json(sim.hook("im.notify.delete"), ["ID": .int(keptID)])
+            #expect(again.result == .bool(false))
+            #expect(await sim.snapshot().notifications.map(\.id) == [latestID])
+        }
+    }
+
     @Test("the same TAG to two users leaves two notifications")
     func tagIsPerRecipient() async throws {
         try await Simulator.with { sim in

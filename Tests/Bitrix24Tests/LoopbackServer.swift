@@ -15,6 +15,8 @@ final class LoopbackServer: Sendable {
 
     enum Reply: Sendable {
         case respond(HTTPResponseStatus, HTTPHeaders, String)
+        /// The body in these parts, flushed one by one, with no Content-Length (so chunked).
+        case respondInParts(HTTPResponseStatus, HTTPHeaders, [String])
         /// Close the connection after reading the whole request, without answering.
         case close
         /// Read the request and never answer.
@@ -79,6 +81,13 @@ final class LoopbackServer: Sendable {
                     headers.replaceOrAdd(name: "Content-Length", value: "\(text.utf8.count)")
                     context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                case .respondInParts(let status, var headers, let parts):
+                    headers.remove(name: "Content-Length")
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+                    for part in parts {
+                        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: part)))), promise: nil)
+                    }
                     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
                 case .close:
                     context.close(promise: nil)

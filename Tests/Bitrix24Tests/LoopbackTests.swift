@@ -55,9 +55,14 @@ import Testing
     @Test(arguments: [true, false])
     func anAnswerOverTheLimitIsRefused(withLength: Bool) async throws {
         let body = #"{"result":""# + String(repeating: "x", count: 2_000) + #""}"#
-        // Without a Content-Length the server sends it chunked: the limit is then met part by part.
-        let headers: HTTPHeaders = withLength ? ["Content-Length": "\(body.utf8.count)"] : [:]
-        let server = try await LoopbackServer { _ in .respond(.ok, headers, body) }
+        // Without a Content-Length the answer comes chunked, in parts of 500 bytes: the limit is
+        // then met part by part.
+        let parts = stride(from: 0, to: body.utf8.count, by: 500).map {
+            String(decoding: Array(body.utf8)[$0..<min($0 + 500, body.utf8.count)], as: UTF8.self)
+        }
+        let server = try await LoopbackServer { _ in
+            withLength ? .respond(.ok, [:], body) : .respondInParts(.ok, [:], parts)
+        }
         var configuration = Bitrix24Client.Configuration()
         configuration.maxResponseBytes = 1_000
         let client = Bitrix24Client(
@@ -74,7 +79,11 @@ import Testing
 
     @Test func aLargeAnswerArrivingInManyPartsIsReadWhole() async throws {
         let text = String((0..<300_000).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
-        let server = try await LoopbackServer { _ in .respond(.ok, [:], #"{"result":""# + text + #""}"#) }
+        let body = Array((#"{"result":""# + text + #""}"#).utf8)
+        let parts = stride(from: 0, to: body.count, by: 16_384).map {
+            String(decoding: body[$0..<min($0 + 16_384, body.count)], as: UTF8.self)
+        }
+        let server = try await LoopbackServer { _ in .respondInParts(.ok, [:], parts) }
         let client = try Self.client(server)
         let response = try await client.call("server.time")
         #expect(response.result.stringValue == text)

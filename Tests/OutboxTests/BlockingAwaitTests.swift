@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 @testable import Outbox
@@ -17,11 +16,6 @@ import Testing
 
     private struct Failure: Error, Equatable {}
 
-    private final class Flag: Sendable {
-        private let value = Atomic<Bool>(false)
-        var isSet: Bool { value.load(ordering: .acquiring) }
-        func set() { value.store(true, ordering: .releasing) }
-    }
 
     /// Runs `body` on a Dispatch thread and returns what it returned.
     private static func onDispatchThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
@@ -58,22 +52,23 @@ import Testing
         }
     }
 
-    /// A task started inside the work inherits its executor; once the work is done, that task's
-    /// jobs run on the global executor instead of waiting for a thread that has moved on.
-    @Test func aTaskThatOutlivesTheWorkStillFinishes() async throws {
-        let finished = Flag()
+    /// Work that reaches the executor after it finished (a shared actor's, say) runs on the
+    /// global executor instead of waiting for a thread that has moved on.
+    @Test(.timeLimit(.minutes(1)))
+    func jobsAfterTheFinishStillRun() async throws {
+        let executor = CallingThreadExecutor()
+        executor.finish()
+        executor.runUntilFinished()
+        let value = await Task(executorPreference: executor) { 42 }.value
+        #expect(value == 42)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFinishFromAnotherThreadEndsTheRun() async throws {
+        let executor = CallingThreadExecutor()
         try await Self.onDispatchThread {
-            try blockingAwait { () async throws -> Void in
-                Task {
-                    try? await Task.sleep(for: .milliseconds(50))
-                    finished.set()
-                }
-            }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { executor.finish() }
+            executor.runUntilFinished()
         }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !finished.isSet, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(finished.isSet)
     }
 }
