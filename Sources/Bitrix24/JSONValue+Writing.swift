@@ -16,8 +16,8 @@ package struct JSONWriter {
         switch value {
         case .null: append("null")
         case .bool(let b): append(b ? "true" : "false")
-        case .int(let i): bytes.append(contentsOf: String(i).utf8)
-        case .double(let d): writeDouble(d)
+        case .int(let i): int(i)
+        case .double(let d): double(d)
         case .string(let s): string(s)
         case .array(let elements):
             bytes.append(UInt8(ascii: "["))
@@ -58,17 +58,13 @@ package struct JSONWriter {
         bytes.append(contentsOf: String(i).utf8)
     }
 
-    package mutating func double(_ d: Double) {
-        writeDouble(d)
-    }
-
     private mutating func append(_ text: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// Non-finite numbers have no JSON form and are written as null; an integral value keeps
     /// its ".0", so it reads back as a Double.
-    private mutating func writeDouble(_ d: Double) {
+    package mutating func double(_ d: Double) {
         guard d.isFinite else { return append("null") }
         bytes.append(contentsOf: d.description.utf8)
     }

@@ -14,44 +14,36 @@ struct TimeBlock: Sendable {
     var operatingResetAt: Int64?
 
     func json(timeZone: TimeZone) -> JSONValue {
-        var members: [String: JSONValue] = [
-            "start": .double(Self.round6(start.timeIntervalSince1970)),
-            "finish": .double(Self.round6(finish.timeIntervalSince1970)),
-            "duration": .double(finish.timeIntervalSince(start)),
-            "processing": .double(processing),
-            "date_start": .string(Self.format(start, in: timeZone)),
-            "date_finish": .string(Self.format(finish, in: timeZone)),
-        ]
-        if let operating { members["operating"] = .double(operating) }
-        if let operatingResetAt { members["operating_reset_at"] = .int(operatingResetAt) }
-        return .object(members)
+        .object(Dictionary(uniqueKeysWithValues: members(timeZone: timeZone)))
     }
 
-    /// The same block written straight into `json`, its keys in the portal's order (start,
-    /// finish, duration, processing, date_start, date_finish, operating, operating_reset_at):
-    /// a batch writes one per command.
+    /// The same block written straight into `json`, its keys in the portal's order: a batch
+    /// writes one per command.
     func write(into json: inout JSONWriter, timeZone: TimeZone) {
-        json.raw(#"{"start":"#)
-        json.double(Self.round6(start.timeIntervalSince1970))
-        json.raw(#","finish":"#)
-        json.double(Self.round6(finish.timeIntervalSince1970))
-        json.raw(#","duration":"#)
-        json.double(finish.timeIntervalSince(start))
-        json.raw(#","processing":"#)
-        json.double(processing)
-        json.raw(#","date_start":"#)
-        json.string(Self.format(start, in: timeZone))
-        json.raw(#","date_finish":"#)
-        json.string(Self.format(finish, in: timeZone))
-        if let operating {
-            json.raw(#","operating":"#)
-            json.double(operating)
-        }
-        if let operatingResetAt {
-            json.raw(#","operating_reset_at":"#)
-            json.int(operatingResetAt)
+        json.raw("{")
+        for (offset, (key, value)) in members(timeZone: timeZone).enumerated() {
+            if offset > 0 { json.raw(",") }
+            json.string(key)
+            json.raw(":")
+            json.write(value)
         }
         json.raw("}")
+    }
+
+    /// The block's members in the portal's order: start, finish, duration, processing,
+    /// date_start, date_finish, then operating and operating_reset_at where known.
+    private func members(timeZone: TimeZone) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = [
+            ("start", .double(Self.round6(start.timeIntervalSince1970))),
+            ("finish", .double(Self.round6(finish.timeIntervalSince1970))),
+            ("duration", .double(finish.timeIntervalSince(start))),
+            ("processing", .double(processing)),
+            ("date_start", .string(Self.format(start, in: timeZone))),
+            ("date_finish", .string(Self.format(finish, in: timeZone))),
+        ]
+        if let operating { members.append(("operating", .double(operating))) }
+        if let operatingResetAt { members.append(("operating_reset_at", .int(operatingResetAt))) }
+        return members
     }
 
     /// PHP's `microtime(true)` has microsecond resolution.

@@ -9,9 +9,13 @@ import Testing
 @Suite struct LoopbackTests {
     static let code = "loop1234back5678"
 
-    static func client(_ server: LoopbackServer, timeout: Duration = .seconds(5), onPortalMoved: (@Sendable (URL) async -> Void)? = nil) throws -> Bitrix24Client {
+    static func client(
+        _ server: LoopbackServer, timeout: Duration = .seconds(5), maxResponseBytes: Int? = nil,
+        onPortalMoved: (@Sendable (URL) async -> Void)? = nil
+    ) throws -> Bitrix24Client {
         var configuration = Bitrix24Client.Configuration()
         configuration.requestTimeout = timeout
+        if let maxResponseBytes { configuration.maxResponseBytes = maxResponseBytes }
         return Bitrix24Client(
             credentials: try .webhook("\(server.origin)/rest/3/\(code)/", allowInsecureHTTP: true),
             configuration: configuration, onPortalMoved: onPortalMoved)
@@ -63,10 +67,7 @@ import Testing
         let server = try await LoopbackServer { _ in
             withLength ? .respond(.ok, [:], body) : .respondInParts(.ok, [:], parts)
         }
-        var configuration = Bitrix24Client.Configuration()
-        configuration.maxResponseBytes = 1_000
-        let client = Bitrix24Client(
-            credentials: try .webhook("\(server.origin)/rest/3/\(Self.code)/", allowInsecureHTTP: true), configuration: configuration)
+        let client = try Self.client(server, maxResponseBytes: 1_000)
         do throws(Bitrix24Error) {
             _ = try await client.call("server.time")
             Issue.record("must fail")
