@@ -40,6 +40,11 @@ extension Bench {
               FROM generate_series(1, $2) AS g,
                    LATERAL (SELECT now() - interval '90 days' + g * (interval '90 days' / $2)) AS at(t)
             """, [portalID, intents])
+        // Their keys, as the enqueue functions would have registered them.
+        try db.execute("""
+            INSERT INTO outbox.intent_keys (portal_id, kind, idempotency_key, intent_id)
+            SELECT portal_id, kind, idempotency_key, id FROM outbox.intents WHERE status = 'delivered'
+            """)
         // recorded_at keeps its default: the history lands where the log's storage expects new rows.
         try db.execute("""
             INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
@@ -63,6 +68,7 @@ extension Bench {
               FROM generate_series(1, $2) AS g
             """, [portalID, logEntries - 3 * intents])
         try db.execute("VACUUM ANALYZE outbox.intents")
+        try db.execute("VACUUM ANALYZE outbox.intent_keys")
         try db.execute("VACUUM ANALYZE outbox.log")
         try checkpoint(db)
         progress("w5: history written in \(String(format: "%.0f", (ContinuousClock.now - started).inSeconds)) s")

@@ -38,7 +38,11 @@ public struct Verifier: Sendable {
                 """)
             try db.execute("""
                 DECLARE intent_cursor NO SCROLL CURSOR FOR
-                SELECT id, status, attempts, result_id, lease_owner FROM outbox.intents ORDER BY id
+                SELECT i.id, i.status, i.attempts, i.result_id, i.lease_owner, k.intent_id
+                  FROM outbox.intents i
+                  LEFT JOIN outbox.intent_keys k
+                         ON (k.portal_id, k.kind, k.idempotency_key) = (i.portal_id, i.kind, i.idempotency_key)
+                 ORDER BY i.id
                 """)
             var log = CursorReader(name: "log_cursor", pageSize: pageSize, db: db)
             var rows = CursorReader(name: "intent_cursor", pageSize: pageSize, db: db)
@@ -49,6 +53,12 @@ public struct Verifier: Sendable {
             while let row = try rows.next() {
                 report.intents += 1
                 let id: Int64 = try row.decode(0)
+                // Its key, which makes a repeated enqueue return this intent, must name it.
+                switch try row.decode(5, as: Int64?.self) {
+                case id: break
+                case nil: report.mismatches.append(.init(intentID: id, problem: "its idempotency key is not in intent_keys"))
+                case let other?: report.mismatches.append(.init(intentID: id, problem: "its idempotency key belongs to intent \(other)"))
+                }
                 // Entries of intents with no row (should not exist) are reported, then skipped.
                 while let entry = nextEntry, try entry.decode(0, as: Int64.self) < id {
                     report.mismatches.append(.init(intentID: try entry.decode(0), problem: "log entries for an intent that has no row"))
@@ -77,6 +87,12 @@ public struct Verifier: Sendable {
             while let entry = nextEntry {
                 report.mismatches.append(.init(intentID: try entry.decode(0), problem: "log entries for an intent that has no row"))
                 try skip(intent: try entry.decode(0), from: &log, entry: &nextEntry, count: &report.entries)
+            }
+            for row in try db.query("""
+                SELECT k.intent_id FROM outbox.intent_keys k
+                 WHERE NOT EXISTS (SELECT 1 FROM outbox.intents i WHERE i.id = k.intent_id) ORDER BY k.intent_id
+                """) {
+                report.mismatches.append(.init(intentID: try row.decode(0), problem: "an idempotency key names it, but it has no row"))
             }
             return report
         }

@@ -18,10 +18,16 @@ struct LogArchiveTests {
     @discardableResult
     static func oldIntent(_ key: String, at times: [String], status: String = "delivered", on db: Connection) throws -> Int64 {
         let id: Int64 = try db.query("""
-            INSERT INTO outbox.intents (portal_id, kind, payload, idempotency_key, status, attempts, result_id, delivered_at,
-                                        lease_owner, lease_expires_at)
-            VALUES (1, 'notify.personal', '{"USER_ID": 1, "MESSAGE": "old"}', $1, $2, $3, $4, $5::timestamptz, $6, $7::timestamptz)
-            RETURNING id
+            WITH intent AS (
+                INSERT INTO outbox.intents (portal_id, kind, payload, idempotency_key, status, attempts, result_id, delivered_at,
+                                            lease_owner, lease_expires_at)
+                VALUES (1, 'notify.personal', '{"USER_ID": 1, "MESSAGE": "old"}', $1, $2, $3, $4, $5::timestamptz, $6, $7::timestamptz)
+                RETURNING id, portal_id, kind, idempotency_key
+            ), key AS (
+                INSERT INTO outbox.intent_keys (portal_id, kind, idempotency_key, intent_id)
+                SELECT portal_id, kind, idempotency_key, id FROM intent
+            )
+            SELECT id FROM intent
             """, [key, status, times.count > 1 ? 1 : 0, status == "delivered" ? Int64(7) : nil,
                   status == "delivered" ? times.last : nil, status == "claimed" ? "old-worker" : nil,
                   status == "claimed" ? "2100-01-01T00:00:00Z" : nil]).first!.decode(0)

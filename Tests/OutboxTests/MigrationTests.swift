@@ -94,8 +94,13 @@ struct MigrationTests {
         #expect(badKind.code == .checkViolation)
         let badStatus = try #require(throws: PostgresError.self) { try db.execute(insert, ["notify.system", "k3", "lost"]) }
         #expect(badStatus.code == .checkViolation)
-        let repeated = try #require(throws: PostgresError.self) { try db.execute(insert, ["notify.personal", "k1", "pending"]) }
-        #expect(repeated.constraint == "intents_idempotency_key")
+        // A key is unique per portal and kind in intent_keys, and an intent's key never changes.
+        let key = "INSERT INTO outbox.intent_keys (portal_id, kind, idempotency_key, intent_id) VALUES (1, 'notify.personal', 'k1', $1)"
+        try db.execute(key, [Int64(1)])
+        let repeated = try #require(throws: PostgresError.self) { try db.execute(key, [Int64(2)]) }
+        #expect(repeated.constraint == "intent_keys_pkey")
+        let rekeyed = try #require(throws: PostgresError.self) { try db.execute("UPDATE outbox.intents SET idempotency_key = 'k9'") }
+        #expect(rekeyed.code == .restrictViolation)
         // The claim query's partial index is there.
         #expect(try db.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'intents_pending_due'")
             .first!.decode(0, as: String.self).contains("WHERE (status = 'pending'::text)"))
