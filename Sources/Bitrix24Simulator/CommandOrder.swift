@@ -72,25 +72,31 @@ private struct JSONScanner {
 
     /// A string token, unescaped by the JSON parser itself.
     private mutating func readString() -> String? {
-        skipSpace()
-        guard peek == UInt8(ascii: "\"") else { return nil }
         let start = index
+        guard skipString() else { return nil }
+        return (try? JSONValue(jsonData: bytes[start..<index]))?.stringValue
+    }
+
+    /// Steps over a string token without reading it (a command's text, fifty to a batch).
+    private mutating func skipString() -> Bool {
+        skipSpace()
+        guard peek == UInt8(ascii: "\"") else { return false }
         index += 1
         while let b = peek, b != UInt8(ascii: "\"") { index += b == UInt8(ascii: "\\") ? 2 : 1 }
-        guard index < bytes.count else { return nil }
+        guard index < bytes.count else { return false }
         index += 1
-        return (try? JSONValue(jsonData: bytes[start..<index]))?.stringValue
+        return true
     }
 
     private mutating func skipValue() -> Bool {
         skipSpace()
         guard let first = peek else { return false }
-        if first == UInt8(ascii: "\"") { return readString() != nil }
+        if first == UInt8(ascii: "\"") { return skipString() }
         if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
             var depth = 0
             while let b = peek {
                 if b == UInt8(ascii: "\"") {
-                    guard readString() != nil else { return false }
+                    guard skipString() else { return false }
                     continue
                 }
                 if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") { depth += 1 }

@@ -71,7 +71,7 @@ extension Portal {
         if method.hasSuffix(".json") { method.removeLast(5) }
         if method == "batch" { return MethodOutcome(result: .failure(.batchMethodNotAllowed)) }
         guard let decoded = try? PHPForm.decode(query) else { return MethodOutcome(result: .failure(.malformedBody)) }
-        let params = decoded.mapValues { BatchReference.substitute($0, results: results) }
+        let params = BatchReference.substitute(decoded, results: results)
         return run(method, params: params, caller: caller)
     }
 
@@ -101,6 +101,22 @@ extension Portal {
 /// `$result[key][field]…` in a batch command's parameters: replaced with that part of an
 /// earlier command's result, as the portal does.
 enum BatchReference {
+    /// A command's parameters with each `$result[…]` replaced; the same dictionary, not a copy,
+    /// when none refers to an earlier result (the common case).
+    static func substitute(_ params: [String: JSONValue], results: [String: JSONValue]) -> [String: JSONValue] {
+        guard params.values.contains(where: mentionsResult) else { return params }
+        return params.mapValues { substitute($0, results: results) }
+    }
+
+    private static func mentionsResult(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let s): mentionsResult(s)
+        case .array(let items): items.contains(where: mentionsResult)
+        case .object(let members): members.values.contains(where: mentionsResult)
+        default: false
+        }
+    }
+
     static func substitute(_ value: JSONValue, results: [String: JSONValue]) -> JSONValue {
         switch value {
         case .string(let s) where mentionsResult(s):

@@ -61,7 +61,7 @@ public enum AuditLog {
             Entry(
                 seq: try row.decode(0), recordedAt: try row.decode(1), stream: try row.decode(2), type: try row.decode(3),
                 intentID: try row.decode(4), portal: try row.decode(5),
-                data: try JSONValue(jsonData: Data(try row.decode(6, as: String.self).utf8)))
+                data: try JSONValue(jsonText: try row.decode(6, as: String.self)))
         }
     }
 }

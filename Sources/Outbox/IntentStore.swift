@@ -65,7 +65,7 @@ public struct IntentStore: Sendable {
             ClaimedIntent(
                 id: try row.decode(0), portalID: try row.decode(1),
                 kind: IntentKind(rawValue: try row.decode(2))!,
-                payload: try JSONValue(jsonData: Data(try row.decode(3, as: String.self).utf8)).objectValue ?? [:],
+                payload: try JSONValue(jsonText: try row.decode(3, as: String.self)).objectValue ?? [:],
                 key: try row.decode(4), attempt: try row.decode(5),
                 leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(6)),
                 enqueuedAt: Date(timeIntervalSince1970: try row.decode(7)))
