@@ -41,6 +41,28 @@ package struct JSONWriter {
         }
     }
 
+    /// `base`'s members with `added` written in, as one object (see `JSONValue.jsonbArrayText`).
+    package mutating func object(_ base: JSONValue, adding added: [(String, JSONValue)]) {
+        func isAdded(_ key: String) -> Bool { added.contains { $0.0 == key } }
+        guard !sortsKeys else {
+            var members = base.objectValue ?? (base.isNull ? [:] : ["value": base])
+            for (key, value) in added { members[key] = value }
+            return write(.object(members))
+        }
+        bytes.append(UInt8(ascii: "{"))
+        var first = true
+        switch base {
+        case .object(let members):
+            for (key, member) in members where !isAdded(key) { writeMember(key, member, first: &first) }
+        case .null:
+            break
+        default:
+            if !isAdded("value") { writeMember("value", base, first: &first) }
+        }
+        for (key, value) in added { writeMember(key, value, first: &first) }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
     private mutating func writeMember(_ key: String, _ value: JSONValue, first: inout Bool) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false

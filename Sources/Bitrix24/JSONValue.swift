@@ -153,11 +153,18 @@ extension JSONValue {
 
     public var jsonString: String { String(decoding: jsonBytes(), as: UTF8.self) }
 
-    /// `values` as one compact JSON array, each object's keys in dictionary order: for a jsonb
-    /// parameter, which orders keys itself, so sorting them here would be wasted work.
-    public static func jsonbArrayText(_ values: [JSONValue]) -> String {
-        var writer = JSONWriter(capacity: 512 * values.count, sortsKeys: false)
-        writer.write(.array(values))
+    /// Objects as one compact JSON array: each is `base`'s members with `added` written in (an
+    /// added key replaces the base's; a base that is not an object becomes `{"value": …}`, null
+    /// becomes `{}`), keys in dictionary order. For a jsonb parameter, which orders keys itself;
+    /// no merged dictionary is built on the way (it runs for every recorded outcome).
+    public static func jsonbArrayText(_ objects: [(base: JSONValue, added: [(String, JSONValue)])]) -> String {
+        var writer = JSONWriter(capacity: 512 * objects.count, sortsKeys: false)
+        writer.raw("[")
+        for (offset, object) in objects.enumerated() {
+            if offset > 0 { writer.raw(",") }
+            writer.object(object.base, adding: object.added)
+        }
+        writer.raw("]")
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 }

@@ -83,7 +83,7 @@ public struct IntentStore: Sendable {
         var resultIDs: [Int64?] = [], refunds: [Int32] = []
         // The details go as one JSON array, not a jsonb[]: inside an array literal every quote
         // of every document would be escaped here and unescaped by PostgreSQL again.
-        var details: [JSONValue] = []
+        var details: [(base: JSONValue, added: [(String, JSONValue)])] = []
         details.reserveCapacity(outcomes.count)
         for (intent, outcome) in outcomes {
             let row = Self.row(for: outcome)
@@ -93,10 +93,10 @@ public struct IntentStore: Sendable {
             retryAt.append(row.retryAt)
             resultIDs.append(row.resultID)
             refunds.append(row.refund ? 1 : 0)
-            // Who recorded it and which attempt it was, and a delivery's result id: one merge.
-            var added: [String: JSONValue] = ["worker": .string(owner), "attempt": .int(Int64(intent.attempt))]
-            if let resultID = row.resultID { added["result_id"] = .int(resultID) }
-            details.append(row.data.merging(added))
+            // Who recorded it and which attempt it was, and a delivery's result id, written in.
+            var added: [(String, JSONValue)] = [("worker", .string(owner)), ("attempt", .int(Int64(intent.attempt)))]
+            if let resultID = row.resultID { added.append(("result_id", .int(resultID))) }
+            details.append((row.data, added))
         }
         let rows = try db.queryPrepared("""
             WITH input AS (
@@ -200,12 +200,3 @@ public struct IntentStore: Sendable {
     }
 }
 
-extension JSONValue {
-    /// The object's members with `other`'s added (or replaced); a non-object becomes `{"value": …}`.
-    func merging(_ other: [String: JSONValue]) -> JSONValue {
-        var members = objectValue ?? (isNull ? [:] : ["value": self])
-        members.reserveCapacity(members.count + other.count)
-        members.merge(other) { _, new in new }
-        return .object(members)
-    }
-}

@@ -121,9 +121,11 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public var postgresText: String? {
         // Built as UTF-8 bytes: bulk statements send thousands of elements at a time.
         var out: [UInt8] = [UInt8(ascii: "{")]
-        for (i, element) in enumerated() {
+        // By index: this runs unspecialized (through `any PostgresEncodable`), where
+        // `enumerated()` looked up its tuple's type metadata for every element.
+        for i in indices {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            guard let text = element.postgresText else {
+            guard let text = self[i].postgresText else {
                 out.append(contentsOf: "NULL".utf8)
                 continue
             }

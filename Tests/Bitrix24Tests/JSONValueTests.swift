@@ -27,14 +27,29 @@ import Testing
         #expect(value.jsonString == #"{"a":[1,2.5,"x/y",null,true],"b":{"c":"ü\"\n"}}"#)
     }
 
-    @Test func writesAJSONBArrayThatReadsBackAsTheSameValues() throws {
-        let values: [JSONValue] = [
-            ["method": "im.notify.personal.add", "result": 7, "time": ["start": 1.5, "date_start": "2026-11-24T02:05:29+03:00"]],
-            ["error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many \"requests\"\n", "next": .null],
-            [:],
+    @Test func writesAJSONBArrayOfObjectsWithMembersAddedThatReadsBackMerged() throws {
+        let added: [(String, JSONValue)] = [("worker", "w/1"), ("attempt", 2)]
+        let objects: [(base: JSONValue, added: [(String, JSONValue)])] = [
+            (["method": "im.notify.personal.add", "result": 7, "time": ["start": 1.5, "date_start": "2026-11-24T02:05:29+03:00"]],
+             added + [("result_id", 7)]),
+            (["error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many \"requests\"\n", "next": .null, "attempt": 1], added),
+            ([:], []),
+            (.null, added),
+            ("not an object", added),
         ]
-        let text = JSONValue.jsonbArrayText(values)
-        #expect(try parse(text) == .array(values))
+        let expected: JSONValue = [
+            ["method": "im.notify.personal.add", "result": 7, "time": ["start": 1.5, "date_start": "2026-11-24T02:05:29+03:00"],
+             "worker": "w/1", "attempt": 2, "result_id": 7],
+            // An added key replaces the base's.
+            ["error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many \"requests\"\n", "next": .null, "worker": "w/1", "attempt": 2],
+            [:],
+            ["worker": "w/1", "attempt": 2],
+            ["value": "not an object", "worker": "w/1", "attempt": 2],
+        ]
+        let text = JSONValue.jsonbArrayText(objects)
+        #expect(try parse(text) == expected)
+        // Each key once, as jsonb would otherwise keep only the last of a repeated key.
+        #expect(text.components(separatedBy: #""attempt""#).count == 1 + 4)
         #expect(JSONValue.jsonbArrayText([]) == "[]")
     }
 
