@@ -11,7 +11,8 @@ extension String {
 
     /// Whether the string has a character outside `.whitespacesAndNewlines`.
     public var hasVisibleCharacters: Bool {
-        unicodeScalars.contains { !CharacterSet.whitespacesAndNewlines.contains($0) }
+        if let first = utf8.first, Self.isPlainByte(first) { return true }
+        return unicodeScalars.contains { !CharacterSet.whitespacesAndNewlines.contains($0) }
     }
 
     /// An ASCII byte that is not whitespace: a string starting and ending with one has nothing to trim.

@@ -76,8 +76,9 @@ extension Portal {
     }
 
     static func splitCommand(_ text: String) -> (String, String) {
-        guard let mark = text.firstIndex(of: "?") else { return (text, "") }
-        return (String(text[..<mark]), String(text[text.index(after: mark)...]))
+        // Found among the UTF-8 bytes: a search by Character breaks the whole text into graphemes.
+        guard let mark = text.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (text, "") }
+        return (String(text[..<mark]), String(text[text.utf8.index(after: mark)...]))
     }
 
     /// The commands in the caller's order: a list keeps its indexes; an object follows the
