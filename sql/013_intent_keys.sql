@@ -8,8 +8,10 @@
 -- write it first, with the id the intent will have, and create the intent only when the key was
 -- new; a key seen before returns the existing id, as it did. Nothing updates it. Producers and
 -- workers cannot insert into outbox.intents directly, so every intent has its key
--- (`b24outbox verify` checks it); the keys follow the intents if any are ever deleted, and an
--- intent's kind and key cannot change.
+-- (`b24outbox verify` checks it); the keys follow the intents if any are ever deleted or
+-- truncated, and an intent's id, kind and key cannot change. A portal's intents are found
+-- through its keys (the primary key starts with portal_id), as they were through the unique
+-- index before (migration 008 relied on that).
 --
 -- The migration copies the existing keys under the lock it takes on outbox.intents: about two
 -- seconds per million intents, during which enqueues and claims wait.
@@ -26,20 +28,21 @@ CREATE TABLE outbox.intent_keys (
 INSERT INTO outbox.intent_keys (portal_id, kind, idempotency_key, intent_id)
 SELECT portal_id, kind, idempotency_key, id FROM outbox.intents;
 
-GRANT SELECT ON outbox.intent_keys TO b24outbox_audit;
+GRANT SELECT ON outbox.intent_keys TO b24outbox_worker, b24outbox_audit;
 
 CREATE FUNCTION outbox.refuse_intent_key_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'intent % keeps its kind and idempotency key', OLD.id
+    RAISE EXCEPTION 'intent % keeps its id, kind and idempotency key', OLD.id
         USING ERRCODE = 'restrict_violation', TABLE = 'intents';
 END;
 $$;
 
--- Fires only for statements that set kind or idempotency_key: the claim and the record pay nothing.
+-- Fires only for statements that set id, kind or idempotency_key: the claim and the record pay nothing.
 CREATE TRIGGER intents_key_fixed
-    BEFORE UPDATE OF kind, idempotency_key ON outbox.intents
-    FOR EACH ROW WHEN (OLD.kind IS DISTINCT FROM NEW.kind OR OLD.idempotency_key IS DISTINCT FROM NEW.idempotency_key)
+    BEFORE UPDATE OF id, kind, idempotency_key ON outbox.intents
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.kind IS DISTINCT FROM NEW.kind
+                       OR OLD.idempotency_key IS DISTINCT FROM NEW.idempotency_key)
     EXECUTE FUNCTION outbox.refuse_intent_key_change();
 
 CREATE FUNCTION outbox.forget_deleted_intent_keys() RETURNS trigger
@@ -55,6 +58,42 @@ CREATE TRIGGER intents_keys_follow_delete
     AFTER DELETE ON outbox.intents
     REFERENCING OLD TABLE AS deleted_intents
     FOR EACH STATEMENT EXECUTE FUNCTION outbox.forget_deleted_intent_keys();
+
+CREATE FUNCTION outbox.forget_all_intent_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    TRUNCATE outbox.intent_keys;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER intents_keys_follow_truncate
+    AFTER TRUNCATE ON outbox.intents
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox.forget_all_intent_keys();
+
+-- Even under session_replication_role = replica, which skips ordinary triggers.
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_keys_follow_delete;
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_keys_follow_truncate;
+
+-- A portal keeps its intents (migration 010): asked of its keys, through their primary key, not
+-- by scanning every intent while the portal is locked.
+CREATE OR REPLACE FUNCTION outbox.refuse_portal_with_intents() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'portals are removed only under READ COMMITTED, not %',
+                        current_setting('transaction_isolation')
+            USING ERRCODE = 'object_not_in_prerequisite_state', TABLE = 'portals',
+                  HINT = 'Under a stricter isolation level the check could miss intents enqueued while it waited.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM outbox.intent_keys WHERE portal_id = OLD.id) THEN
+        RAISE EXCEPTION 'portal % still has intents', OLD.name
+            USING ERRCODE = 'foreign_key_violation', TABLE = 'portals',
+                  HINT = 'Their audit trail needs the portal; it stays.';
+    END IF;
+    RETURN OLD;
+END;
+$$;
 
 -- The portal check of outbox.intents (migration 010) asks once per portal of the statement, not
 -- once per intent: a bulk enqueue names one portal a thousand times.

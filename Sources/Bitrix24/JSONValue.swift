@@ -124,13 +124,13 @@ extension JSONValue: Codable {
 }
 
 extension JSONValue {
-    /// Parses a JSON document; throws on anything that is not JSON (an HTML error page, say).
     /// Parses text read as a `String` (a database column) in place, without a copy into `Data`.
     public init(jsonText text: String) throws {
         var text = text
         self = try text.withUTF8 { try JSONParser.parse($0) }
     }
 
+    /// Parses a JSON document; throws on anything that is not JSON (an HTML error page, say).
     public init(jsonData data: some DataProtocol) throws {
         if let value = try data.withContiguousStorageIfAvailable({ try JSONParser.parse($0) }) {
             self = value

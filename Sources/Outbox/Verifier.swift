@@ -88,11 +88,16 @@ public struct Verifier: Sendable {
                 report.mismatches.append(.init(intentID: try entry.decode(0), problem: "log entries for an intent that has no row"))
                 try skip(intent: try entry.decode(0), from: &log, entry: &nextEntry, count: &report.entries)
             }
+            // Keys that name no intent, or an intent with another key: enqueuing one would answer
+            // with the wrong intent.
             for row in try db.query("""
-                SELECT k.intent_id FROM outbox.intent_keys k
-                 WHERE NOT EXISTS (SELECT 1 FROM outbox.intents i WHERE i.id = k.intent_id) ORDER BY k.intent_id
+                SELECT k.intent_id, i.id IS NOT NULL FROM outbox.intent_keys k LEFT JOIN outbox.intents i ON i.id = k.intent_id
+                 WHERE i.id IS NULL OR (i.portal_id, i.kind, i.idempotency_key) <> (k.portal_id, k.kind, k.idempotency_key)
+                 ORDER BY k.intent_id
                 """) {
-                report.mismatches.append(.init(intentID: try row.decode(0), problem: "an idempotency key names it, but it has no row"))
+                let problem = try row.decode(1, as: Bool.self)
+                    ? "an idempotency key of another portal, kind or text names it" : "an idempotency key names it, but it has no row"
+                report.mismatches.append(.init(intentID: try row.decode(0), problem: problem))
             }
             return report
         }

@@ -71,14 +71,17 @@ struct IntentKeyTests {
         #expect(try Verifier().verify(on: db).isConsistent)
         try db.execute("DELETE FROM outbox.intent_keys WHERE intent_id = $1", [id])
         try db.execute("INSERT INTO outbox.intent_keys (portal_id, kind, idempotency_key, intent_id) VALUES (1, 'notify.personal', 'ghost', 999)")
+        let other = try Producer.enqueue(notification("other", key: "k-2"), on: db)
+        try db.execute("INSERT INTO outbox.intent_keys (portal_id, kind, idempotency_key, intent_id) VALUES (1, 'notify.system', 'k-2', $1)", [other])
         let problems = try Verifier().verify(on: db).mismatches.map(\.description)
         #expect(problems == [
             "intent \(id): its idempotency key is not in intent_keys",
+            "intent \(other): an idempotency key of another portal, kind or text names it",
             "intent 999: an idempotency key names it, but it has no row",
         ])
     }
 
-    @Test("an intent deleted by its owner takes its key along, so the key can be used again")
+    @Test("intents deleted or truncated by their owner take their keys along, so the keys can be used again")
     func deletedIntentsFreeTheirKeys() throws {
         let id = try Producer.enqueue(notification("once", key: "k-1"), on: db)
         let kept = try Producer.enqueue(notification("kept", key: "k-2"), on: db)
@@ -88,6 +91,24 @@ struct IntentKeyTests {
         let again = try Producer.enqueue(notification("twice", key: "k-1"), on: db)
         #expect(again > kept)
         #expect(try Producer.enqueue(notification("kept again", key: "k-2"), on: db) == kept)
+        // Truncated, all of them go, even where ordinary triggers are skipped.
+        try db.execute("SET session_replication_role = replica")
+        try db.execute("TRUNCATE outbox.intents")
+        try db.execute("RESET session_replication_role")
+        #expect(try count("SELECT count(*) FROM outbox.intent_keys") == 0)
+        #expect(try Producer.enqueue(notification("after the truncate", key: "k-2"), on: db) > again)
+    }
+
+    @Test("an intent's id, kind and key never change, so its key keeps naming it")
+    func anIntentKeepsItsIdentity() throws {
+        let id = try Producer.enqueue(notification("fixed", key: "k-1"), on: db)
+        for change in ["id = DEFAULT", "kind = 'notify.system'", "idempotency_key = 'k-9'"] {
+            let error = try #require(throws: PostgresError.self) { try db.execute("UPDATE outbox.intents SET \(change) WHERE id = $1", [id]) }
+            #expect(error.code == .restrictViolation)
+        }
+        // Setting them to what they are is no change.
+        try db.execute("UPDATE outbox.intents SET kind = kind, idempotency_key = idempotency_key WHERE id = $1", [id])
+        #expect(try Verifier().verify(on: db).isConsistent)
     }
 
     @Test("migrating copies the keys of existing intents, and a repeated key still finds its intent")
