@@ -14,14 +14,7 @@ struct IntentPortalTests {
     let db: Connection
 
     init() throws {
-        scratch = try ScratchDatabase()
-        db = try scratch.connect()
-        try Migrator().migrate(on: db)
-        try db.execute("""
-            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
-            VALUES ('main', 'https://main.bitrix24.com', 'webhook', 1, 'c0de'),
-                   ('other', 'https://other.bitrix24.com', 'webhook', 1, 'c0de')
-            """)
+        (scratch, db) = try migratedDatabase(portals: ["main", "other"])
     }
 
     func portalID(_ name: String) throws -> Int64 {

@@ -16,13 +16,7 @@ struct IntentReadCostTests {
     let db: Connection
 
     init() throws {
-        scratch = try ScratchDatabase()
-        db = try scratch.connect()
-        try Migrator().migrate(on: db)
-        try db.execute("""
-            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
-            VALUES ('alpha', 'https://example.bitrix24.com', 'webhook', 1, 'c0de')
-            """)
+        (scratch, db) = try migratedDatabase(portals: ["alpha"])
         // Workers keep the portal's rate mirror; a claim looks at it for pauses.
         try db.execute("INSERT INTO outbox.portal_rate (portal_id) SELECT id FROM outbox.portals")
     }

@@ -11,13 +11,7 @@ struct ProducerTests {
     let db: Connection
 
     init() throws {
-        scratch = try ScratchDatabase()
-        db = try scratch.connect()
-        try Migrator().migrate(on: db)
-        try db.execute("""
-            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
-            VALUES ('main', 'https://example.bitrix24.com', 'webhook', 1, 'c0de')
-            """)
+        (scratch, db) = try migratedDatabase()
     }
 
     func counts() throws -> [Int] {
