@@ -71,6 +71,9 @@ extension Bench {
         try db.execute("VACUUM ANALYZE outbox.intent_keys")
         try db.execute("VACUUM ANALYZE outbox.log")
         try checkpoint(db)
+        // And the operating system writes it out now, not during the first drains: months of
+        // history are on disk already, not gigabytes of dirty pages just handed to the kernel.
+        sync()
         progress("w5: history written in \(String(format: "%.0f", (ContinuousClock.now - started).inSeconds)) s")
     }
 }
