@@ -41,14 +41,11 @@ package struct JSONWriter {
         }
     }
 
-    /// `base`'s members with `added` written in, as one object (see `JSONValue.jsonbArrayText`).
+    /// `base`'s members with `added` written in, as one object in dictionary order (see
+    /// `JSONValue.jsonbArrayText`): for writers that do not sort keys.
     package mutating func object(_ base: JSONValue, adding added: [(String, JSONValue)]) {
+        assert(!sortsKeys, "object(_:adding:) writes members unsorted")
         func isAdded(_ key: String) -> Bool { added.contains { $0.0 == key } }
-        guard !sortsKeys else {
-            var members = base.objectValue ?? (base.isNull ? [:] : ["value": base])
-            for (key, value) in added { members[key] = value }
-            return write(.object(members))
-        }
         bytes.append(UInt8(ascii: "{"))
         var first = true
         switch base {
