@@ -82,12 +82,14 @@ extension Bitrix24Client {
         return id
     }
 
-    /// The chat id in an `im.chat.get` result: `{"ID": 1437}`, or nil for `null` (or `false`).
+    /// The chat id in an `im.chat.get` result: `{"ID": 1437}`, or nil for `null`, the one
+    /// well-formed "no such chat". Anything else is an ambiguous failure: taken for "none",
+    /// it would lead to a second chat.
     public static func chatID(inChatGetResult result: JSONValue, method: String = "im.chat.get") throws(Bitrix24Error) -> Int64? {
         switch result {
-        case .null, .bool(false): return nil
+        case .null: return nil
         default:
-            guard let id = result["ID"]?.intValue else {
+            guard case .object = result, let id = result["ID"]?.intValue, id > 0 else {
                 throw Bitrix24Error(
                     code: .unexpectedResult, errorDescription: "expected {\"ID\": …} or null, got \(result.kindDescription)",
                     httpStatus: 200, method: method, failureClass: .ambiguous)

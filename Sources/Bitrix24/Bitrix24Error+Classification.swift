@@ -5,9 +5,9 @@ extension Bitrix24Error.FailureClass {
     ///
     /// Unknown codes are permanent below 500 and ambiguous from 500 up (a server error may have
     /// run the method). Unknown codes without a status (batch commands) are permanent.
-    public static func classify(code: Bitrix24Error.Code, httpStatus: Int?, operatingResetAt: Date? = nil) -> Self {
+    public static func classify(code: Bitrix24Error.Code, httpStatus: Int?, operatingResetIn: Duration? = nil) -> Self {
         if let known = table[code] {
-            if case .operatingLimit = known { return .operatingLimit(resetAt: operatingResetAt) }
+            if case .operatingLimit = known { return .operatingLimit(resetIn: operatingResetIn) }
             return known
         }
         if let httpStatus, httpStatus >= 500 { return .ambiguous }
@@ -17,7 +17,7 @@ extension Bitrix24Error.FailureClass {
     /// Every code this client knows, with what it means for a retry.
     public static let table: [Bitrix24Error.Code: Self] = [
         .queryLimitExceeded: .rateLimited,
-        .operationTimeLimit: .operatingLimit(resetAt: nil),
+        .operationTimeLimit: .operatingLimit(resetIn: nil),
         .expiredToken: .tokenExpired,
         .invalidToken: .tokenExpired,
         .internalServerError: .ambiguous,

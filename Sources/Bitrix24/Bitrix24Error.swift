@@ -32,8 +32,10 @@ public struct Bitrix24Error: Error, Sendable, Hashable {
         case notExecuted
         /// `QUERY_LIMIT_EXCEEDED`: refused before running; slow the portal down and retry.
         case rateLimited
-        /// `OPERATION_TIME_LIMIT`: the method's time budget is spent; retry after `resetAt`.
-        case operatingLimit(resetAt: Date?)
+        /// `OPERATION_TIME_LIMIT`: the method's time budget is spent; retry after `resetIn`, the
+        /// time from the answer's `time.finish` to its `operating_reset_at`, both on the
+        /// portal's clock (so no clock of ours is compared with it), at most the 10-minute window.
+        case operatingLimit(resetIn: Duration?)
         /// The access token expired; refresh it and retry (the client does this itself once).
         case tokenExpired
         /// It may have run: look the effect up, or retry only if the operation is idempotent.
@@ -45,7 +47,7 @@ public struct Bitrix24Error: Error, Sendable, Hashable {
             switch self {
             case .notExecuted: return "not executed"
             case .rateLimited: return "rate limited"
-            case .operatingLimit(let resetAt?): return "operating limit until \(resetAt.formatted(.iso8601))"
+            case .operatingLimit(let resetIn?): return "operating limit for \(Int(resetIn.inSeconds.rounded(.up))) s"
             case .operatingLimit(nil): return "operating limit"
             case .tokenExpired: return "token expired"
             case .ambiguous: return "ambiguous"

@@ -54,10 +54,10 @@ extension Bitrix24Response {
     static func envelopeError(_ json: JSONValue, method: String?, status: Int?) -> Bitrix24Error? {
         guard let raw = json["error"]?.stringValue, !raw.isEmpty else { return nil }
         let code = Bitrix24Error.Code(raw)
-        let resetAt = Bitrix24Time.operatingResetAt(in: json["time"])
+        let resetIn = Bitrix24Time.operatingResetIn(in: json["time"])
         return Bitrix24Error(
             code: code, errorDescription: json["error_description"]?.stringValue, httpStatus: status, method: method,
-            failureClass: .classify(code: code, httpStatus: status, operatingResetAt: resetAt))
+            failureClass: .classify(code: code, httpStatus: status, operatingResetIn: resetIn))
     }
 
     static func invalidResponse(

@@ -53,6 +53,20 @@ public struct Bitrix24Time: Sendable, Hashable {
         self.json = json
     }
 
+    /// How long until the operating budget resets, on the portal's own clock: `operating_reset_at`
+    /// minus `finish` of the same block, within 0 to the 10-minute window. Nil when either is
+    /// missing: the portal's reset time cannot be compared with a clock of ours.
+    static func operatingResetIn(in time: JSONValue?) -> Duration? {
+        guard let reset = operatingResetAt(in: time)?.timeIntervalSince1970,
+              let finish = time?["finish"]?.doubleValue, finish > 0
+        else { return nil }
+        let seconds = min(max(0, reset - finish), operatingWindow.inSeconds)
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
+    /// Bitrix24's operating-time window: a budget resets within it.
+    public static let operatingWindow: Duration = .seconds(600)
+
     /// `operating_reset_at` of a `time` block, read on its own so that an error envelope with a
     /// partial block still yields the reset time.
     static func operatingResetAt(in time: JSONValue?) -> Date? {

@@ -115,10 +115,16 @@ extension Portal {
         return .int(chat.id)
     }
 
-    /// `im.chat.get`: the first chat with the entity pair, or null (also for missing parameters).
+    /// `im.chat.get`: the first chat with the entity pair, or null, also for parameters PHP's
+    /// `empty()` takes for nothing (missing, "" or "0"). With `malformedChatLookups` on, an
+    /// answer no client can read (`[]`), as a broken portal or proxy may give.
     func chatGet(_ p: [String: JSONValue]) -> JSONValue {
-        guard let type = PHPValue.string(p["ENTITY_TYPE"]), !type.isEmpty,
-            let id = PHPValue.string(p["ENTITY_ID"]), !id.isEmpty,
+        if malformedChatLookups {
+            stats.malformedChatLookups += 1
+            return []
+        }
+        guard let type = PHPValue.string(p["ENTITY_TYPE"]), !PHPValue.isEmpty(type),
+            let id = PHPValue.string(p["ENTITY_ID"]), !PHPValue.isEmpty(id),
             let chat = chats.first(entityType: type, entityID: id)
         else { return .null }
         return ["ID": .int(chat.id)]

@@ -19,6 +19,8 @@ actor Portal {
     var offlineEvents = OfflineEventQueue()
     /// Requests parked before they run (`Simulator.holdCalls(to:)`).
     var holds = CallHolds()
+    /// `im.chat.get` answers what no client can read (`Simulator.answerChatLookupsMalformed`).
+    var malformedChatLookups = false
     var tokens: TokenStore
     var bucket: LeakyBucket?
     var budget: OperatingBudget
@@ -47,6 +49,7 @@ actor Portal {
         chats = ChatStore()
         offlineEvents = OfflineEventQueue()
         holds.end(.drop)
+        malformedChatLookups = false
         renamedTo = configuration.renamedTo
         users = configuration.users
         tokens = fresh.tokens
@@ -166,6 +169,7 @@ actor Portal {
     }
 
     func setRenamed(_ name: String?) { renamedTo = name }
+    func setMalformedChatLookups(_ on: Bool) { malformedChatLookups = on }
     func setUserActive(_ id: Int64, _ active: Bool) { if active { users.insert(id) } else { users.remove(id) } }
     func currentTokens() -> TokenStore.Issued { tokens.current }
     func expireAccessTokens() { tokens.expireAccessTokens(now: Date()) }

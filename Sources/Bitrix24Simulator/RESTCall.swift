@@ -74,6 +74,9 @@ enum PHPValue {
         }
     }
 
+    /// PHP's `empty()` of a string: "" and "0".
+    static func isEmpty(_ text: String) -> Bool { text.isEmpty || text == "0" }
+
     /// A scalar as text; arrays and objects are not text.
     static func string(_ value: JSONValue?) -> String? {
         guard let value else { return nil }

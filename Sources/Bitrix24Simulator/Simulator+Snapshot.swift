@@ -28,6 +28,8 @@ extension Simulator {
         public var faults: [Fault: Int] = [:]
         /// Requests answered with a 302 because the portal was renamed.
         public var redirects = 0
+        /// `im.chat.get` calls answered with what no client can read (`answerChatLookupsMalformed`).
+        public var malformedChatLookups = 0
         /// Successful token refreshes, and refused ones by error code.
         public var refreshes = 0
         public var refreshErrors: [String: Int] = [:]
@@ -72,6 +74,7 @@ extension Simulator {
                 "commandErrors": .object(commandErrors.mapValues { .int(Int64($0)) }),
                 "faults": .object(Dictionary(uniqueKeysWithValues: faults.map { ($0.key.rawValue, .int(Int64($0.value))) })),
                 "redirects": .int(Int64(redirects)),
+                "malformedChatLookups": .int(Int64(malformedChatLookups)),
                 "refreshes": .int(Int64(refreshes)),
                 "refreshErrors": .object(refreshErrors.mapValues { .int(Int64($0)) }),
                 "effects": [

@@ -143,6 +143,10 @@ public final class Simulator: Sendable {
     /// original name). See `Configuration.renamedTo`.
     public func rename(to name: String?) async { await portal.setRenamed(name) }
 
+    /// While on, `im.chat.get` answers `[]`, which is neither a chat nor Bitrix24's `null` for
+    /// "none": what a broken portal or proxy may send. Counted in `Snapshot.malformedChatLookups`.
+    public func answerChatLookupsMalformed(_ on: Bool) async { await portal.setMalformedChatLookups(on) }
+
     /// Activates or deactivates a user (inactive users get `result: false` notifications).
     public func setUser(_ id: Int64, active: Bool) async { await portal.setUserActive(id, active) }
 

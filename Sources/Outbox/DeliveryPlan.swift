@@ -5,16 +5,16 @@ import Foundation
 /// worker does the I/O.
 ///
 /// Idempotency: every notification carries a TAG (set at enqueue), so a resend replaces
-/// instead of duplicating. A chat's first attempt creates it; any later attempt first looks
-/// its ENTITY_TYPE/ENTITY_ID up with `im.chat.get` and creates it only when absent.
+/// instead of duplicating. Every attempt at a chat, the first included (another process, a
+/// replay or the portal's own users may have made it), first looks its ENTITY_TYPE/ENTITY_ID
+/// up with `im.chat.get`, and creates it only when the portal answered a well-formed "none".
+/// A creation whose answer was lost is not looked up again before the portal has surely
+/// finished it (`portalExecutionLimit`).
 enum DeliveryPlan {
     /// What to send first for each intent.
     static func firstCommands(for intents: [ClaimedIntent]) -> [BatchCommand] {
         intents.map { intent in
-            if intent.kind == .chatCreate && intent.attempt > 1 {
-                return lookupCommand(for: intent)
-            }
-            return sendCommand(for: intent)
+            intent.kind == .chatCreate ? lookupCommand(for: intent) : sendCommand(for: intent)
         }
     }
 
@@ -37,7 +37,6 @@ enum DeliveryPlan {
         var httpStatus: Int?
         var elapsed: Duration
         var batchSize: Int
-        var now: Date
     }
 
     /// What one answer means for its intent.
@@ -50,12 +49,18 @@ enum DeliveryPlan {
     /// What the portal's limiter must learn from an answer.
     enum PortalSignal: Equatable {
         case rateLimited
-        case methodPaused(method: String, until: Date)
+        case methodPaused(method: String, for: Duration)
     }
 
+    /// Until an operating-limit pause ends when the answer does not say.
+    static let defaultOperatingPause: Duration = .seconds(60)
+
     static func step(
-        for intent: ClaimedIntent, command: BatchCommand, outcome: BatchOutcome, exchange: Exchange, retry: RetryPolicy
+        for intent: ClaimedIntent, command: BatchCommand, outcome: BatchOutcome, exchange: Exchange, retry: RetryPolicy,
+        portalExecutionLimit: Duration = WorkerPool.Configuration().portalExecutionLimit
     ) -> (step: Step, signal: PortalSignal?) {
+        // A creation that may have run and may still be running at the portal waits that out.
+        let settle = command.method == IntentKind.chatCreate.method ? portalExecutionLimit : .zero
         // Room for what the outcome adds, and for the worker and attempt the record adds.
         var details = [String: JSONValue](minimumCapacity: 12)
         details["method"] = .string(command.method)
@@ -67,9 +72,17 @@ enum DeliveryPlan {
             details["result"] = result
             details["time"] = time?.json
             if command.method == "im.chat.get" {
-                guard let chatID = try? Bitrix24Client.chatID(inChatGetResult: result) else {
-                    return (.createChat, nil)
+                let chatID: Int64?
+                do {
+                    chatID = try Bitrix24Client.chatID(inChatGetResult: result)
+                } catch {
+                    // Not a well-formed "none": creating now could make a second chat.
+                    details["error"] = .string(error.code.rawValue)
+                    details["error_description"] = error.errorDescription.map(JSONValue.string)
+                    details["class"] = "ambiguous"
+                    return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: .zero), nil)
                 }
+                guard let chatID else { return (.createChat, nil) }
                 details["found_existing_chat"] = true
                 return (.finished(.delivered(resultID: chatID, details: .object(details))), nil)
             }
@@ -80,43 +93,46 @@ enum DeliveryPlan {
             details["error_description"] = error.errorDescription.map(JSONValue.string)
             details["class"] = .string(error.failureClass.description)
             details["http_status"] = error.httpStatus.map { .int(Int64($0)) } ?? details["http_status"]
-            return failureStep(intent: intent, error: error, details: details, exchange: exchange, retry: retry)
+            return failureStep(intent: intent, error: error, details: details, retry: retry, settle: settle)
 
         case .notExecuted:
             // We never halt batches, so a missing answer means the batch was cut short: it may
             // or may not have run. Retrying is safe because delivery is idempotent.
             details["error"] = "NO_ANSWER"
             details["class"] = "ambiguous"
-            return (retryOrDead(intent: intent, details: details, exchange: exchange, retry: retry), nil)
+            return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: settle), nil)
         }
     }
 
     private static func failureStep(
-        intent: ClaimedIntent, error: Bitrix24Error, details: [String: JSONValue], exchange: Exchange, retry: RetryPolicy
+        intent: ClaimedIntent, error: Bitrix24Error, details: [String: JSONValue], retry: RetryPolicy, settle: Duration
     ) -> (step: Step, signal: PortalSignal?) {
         switch error.failureClass {
         case .permanent:
             return (.finished(.dead(details: .object(details))), nil)
         case .rateLimited:
             // Refused before running: not the intent's fault, so no attempt is spent.
-            return (.finished(.released(at: exchange.now.addingTimeInterval(1), reason: error.code.rawValue)), .rateLimited)
-        case .operatingLimit(let resetAt):
-            let until = resetAt ?? exchange.now.addingTimeInterval(60)
-            return (.finished(.released(at: until, reason: error.code.rawValue)),
-                    .methodPaused(method: error.method ?? intent.kind.method, until: until))
-        case .notExecuted, .tokenExpired, .ambiguous:
-            return (retryOrDead(intent: intent, details: details, exchange: exchange, retry: retry), nil)
+            return (.finished(.released(after: .seconds(1), reason: error.code.rawValue)), .rateLimited)
+        case .operatingLimit(let resetIn):
+            let pause = resetIn ?? defaultOperatingPause
+            return (.finished(.released(after: pause, reason: error.code.rawValue)),
+                    .methodPaused(method: error.method ?? intent.kind.method, for: pause))
+        case .ambiguous:
+            return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: settle), nil)
+        case .notExecuted, .tokenExpired:
+            return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: .zero), nil)
         }
     }
 
+    /// The retry policy's backoff, but no sooner than `atLeast`.
     private static func retryOrDead(
-        intent: ClaimedIntent, details: [String: JSONValue], exchange: Exchange, retry: RetryPolicy
+        intent: ClaimedIntent, details: [String: JSONValue], retry: RetryPolicy, atLeast: Duration
     ) -> Step {
         guard let delay = retry.delay(after: intent.attempt) else {
             var final = details
             final["gave_up_after_attempts"] = .int(Int64(intent.attempt))
             return .finished(.dead(details: .object(final)))
         }
-        return .finished(.retry(at: exchange.now.addingTimeInterval(delay.inSeconds), details: .object(details)))
+        return .finished(.retry(after: max(delay, atLeast), details: .object(details)))
     }
 }

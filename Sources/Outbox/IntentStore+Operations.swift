@@ -70,8 +70,8 @@ extension IntentStore {
             WITH chosen AS (\(filter) FOR UPDATE OF i
             ), replayed AS (
                 UPDATE outbox.intents i
-                   SET status = 'pending', attempts = 0, next_attempt_at = now(), delivered_at = NULL,
-                       updated_at = now()
+                   SET status = 'pending', attempts = 0, lease_expiries = 0, next_attempt_at = now(),
+                       delivered_at = NULL, updated_at = now()
                   FROM chosen c WHERE i.id = c.id
                 RETURNING i.id, i.portal_id, c.previous, c.error
             ), logged AS (

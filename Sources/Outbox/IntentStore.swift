@@ -15,15 +15,24 @@ public struct IntentStore: Sendable {
     /// Claims up to `limit` due intents of one portal (the one with the oldest due intent),
     /// skipping rows other workers hold, under a lease of `lease`. With `portals`, only intents
     /// of those portal ids are considered.
-    public func claim(limit: Int, lease: Duration, portals: [Int64]? = nil, on db: Connection) throws -> [ClaimedIntent] {
+    ///
+    /// Two bounds keep one intent from taking a whole claim down with it. The payloads' stored
+    /// size stops at `bytes` (the first intent is always taken). And an intent that lost `n`
+    /// leases in a row (its worker died holding it) shrinks the claim to `limit / 2^n`: a
+    /// poison intent is soon claimed alone, and the intents claimed with it go on in smaller
+    /// claims without it.
+    public func claim(
+        limit: Int, lease: Duration, bytes: Int = WorkerPool.Configuration().claimBytes, portals: [Int64]? = nil,
+        on db: Connection
+    ) throws -> [ClaimedIntent] {
         // The limit is written into the text and the portal filter is left out when there is
         // none, so nothing the plan depends on is a parameter: after its first runs PostgreSQL
         // keeps one plan for the statement instead of planning every claim again.
-        var parameters: [any PostgresEncodable] = [owner, lease.inSeconds]
+        var parameters: [any PostgresEncodable] = [owner, lease.inSeconds, Int64(bytes)]
         var portalFilter = ""
         if let portals {
             parameters.append(portals)
-            portalFilter = "AND portal_id = ANY($3::bigint[])"
+            portalFilter = "AND portal_id = ANY($4::bigint[])"
         }
         let rows = try db.queryPrepared("""
             WITH head AS (
@@ -39,16 +48,26 @@ public struct IntentStore: Sendable {
             ), picked AS (
                 -- The portal as a scalar, so the scan of (portal_id, next_attempt_at, id) comes out
                 -- in claim order and stops at the limit, whatever the row estimates say.
-                SELECT i.id FROM outbox.intents i
+                SELECT i.id, i.next_attempt_at, i.lease_expiries, pg_column_size(i.payload) AS bytes
+                  FROM outbox.intents i
                  WHERE i.portal_id = (SELECT portal_id FROM head) AND i.status = 'pending' AND i.next_attempt_at <= now()
                  ORDER BY i.next_attempt_at, i.id
                  LIMIT \(limit)
                  FOR UPDATE OF i SKIP LOCKED
+            ), bounded AS (
+                -- A prefix of the picked rows: the byte budget, and the limit halved for each
+                -- lease the worst intent so far lost. Rows left out stay pending.
+                SELECT id, row_number() OVER w AS n, sum(bytes) OVER w - bytes AS bytes_before,
+                       max(lease_expiries) OVER w AS worst
+                  FROM picked WINDOW w AS (ORDER BY next_attempt_at, id)
+            ), chosen AS (
+                SELECT id FROM bounded
+                 WHERE n = 1 OR (bytes_before < $3 AND n <= (\(limit) >> least(worst, 30)))
             ), claimed AS (
                 UPDATE outbox.intents i
                    SET status = 'claimed', attempts = i.attempts + 1, lease_owner = $1,
                        lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-                  FROM picked WHERE i.id = picked.id
+                  FROM chosen WHERE i.id = chosen.id
                 RETURNING i.id, i.portal_id, i.kind, i.payload, i.idempotency_key, i.attempts, i.lease_expires_at, i.created_at
             ), logged AS (
                 INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
@@ -79,7 +98,7 @@ public struct IntentStore: Sendable {
         _ outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)], on db: Connection
     ) throws -> (recorded: [Int64], lost: [Int64]) {
         guard !outcomes.isEmpty else { return ([], []) }
-        var ids: [Int64] = [], statuses: [String] = [], types: [String] = [], retryAt: [Date?] = []
+        var ids: [Int64] = [], statuses: [String] = [], types: [String] = [], delays: [Double?] = []
         var resultIDs: [Int64?] = [], refunds: [Int32] = []
         // The details go as one JSON array, not a jsonb[]: inside an array literal every quote
         // of every document would be escaped here and unescaped by PostgreSQL again.
@@ -90,7 +109,7 @@ public struct IntentStore: Sendable {
             ids.append(intent.id)
             statuses.append(row.status.rawValue)
             types.append(row.type)
-            retryAt.append(row.retryAt)
+            delays.append(row.delay?.inSeconds)
             resultIDs.append(row.resultID)
             refunds.append(row.refund ? 1 : 0)
             // Who recorded it and which attempt it was, and a delivery's result id, written in.
@@ -101,15 +120,17 @@ public struct IntentStore: Sendable {
         let rows = try db.queryPrepared("""
             WITH input AS (
                 SELECT * FROM ROWS FROM (unnest($1::bigint[]), unnest($2::text[]), unnest($3::text[]),
-                                         unnest($4::timestamptz[]), unnest($5::bigint[]), unnest($6::int[]),
+                                         unnest($4::float8[]), unnest($5::bigint[]), unnest($6::int[]),
                                          jsonb_array_elements($7::jsonb))
-                    AS t(id, status, type, retry_at, result_id, refund, data)
+                    AS t(id, status, type, delay, result_id, refund, data)
             ), changed AS (
                 UPDATE outbox.intents i
                    SET status = input.status,
                        attempts = i.attempts - input.refund,
-                       next_attempt_at = coalesce(input.retry_at, i.next_attempt_at),
-                       lease_owner = NULL, lease_expires_at = NULL,
+                       -- From the database's clock: a worker host's clock may be off.
+                       next_attempt_at = CASE WHEN input.delay IS NULL THEN i.next_attempt_at
+                                              ELSE now() + make_interval(secs => input.delay) END,
+                       lease_owner = NULL, lease_expires_at = NULL, lease_expiries = 0,
                        result_id = coalesce(input.result_id, i.result_id),
                        delivered_at = CASE WHEN input.status = 'delivered' THEN now() END,
                        last_error = CASE WHEN input.type IN ('delivery.failed', 'intent.dead')
@@ -119,7 +140,8 @@ public struct IntentStore: Sendable {
                  -- A lease means claimed (intents_lease). Not naming the status keeps the planner
                  -- on the primary key, not scanning every claimed intent through its index.
                  WHERE i.id = input.id AND i.lease_owner = $8 AND i.lease_expires_at IS NOT NULL
-                RETURNING i.id, i.portal_id, input.type, input.data, input.retry_at
+                RETURNING i.id, i.portal_id, input.type, input.data,
+                          CASE WHEN input.delay IS NOT NULL THEN i.next_attempt_at END AS retry_at
             ), logged AS (
                 INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
                 SELECT 'intent-' || id, type, id, portal_id,
@@ -128,24 +150,24 @@ public struct IntentStore: Sendable {
                   FROM changed
             )
             SELECT id FROM changed
-            """, [ids, statuses, types, retryAt, resultIDs, refunds, JSONB(JSONValue.jsonbArrayText(details)), owner])
+            """, [ids, statuses, types, delays, resultIDs, refunds, JSONB(JSONValue.jsonbArrayText(details)), owner])
         let recorded = try rows.map { try $0.decode(0, as: Int64.self) }
         let recordedSet = Set(recorded)
         return (recorded, ids.filter { !recordedSet.contains($0) })
     }
 
     private static func row(for outcome: DeliveryOutcome)
-        -> (status: IntentStatus, type: String, retryAt: Date?, resultID: Int64?, refund: Bool, data: JSONValue)
+        -> (status: IntentStatus, type: String, delay: Duration?, resultID: Int64?, refund: Bool, data: JSONValue)
     {
         switch outcome {
         case .delivered(let resultID, let details):
             (.delivered, LogType.deliverySucceeded, nil, resultID, false, details)
-        case .retry(let at, let details):
-            (.pending, LogType.deliveryFailed, at, nil, false, details)
+        case .retry(let after, let details):
+            (.pending, LogType.deliveryFailed, after, nil, false, details)
         case .dead(let details):
             (.dead, LogType.intentDead, nil, nil, false, details)
-        case .released(let at, let reason):
-            (.pending, LogType.intentReleased, at, nil, true, ["reason": .string(reason)])
+        case .released(let after, let reason):
+            (.pending, LogType.intentReleased, after, nil, true, ["reason": .string(reason)])
         }
     }
 
@@ -174,29 +196,57 @@ public struct IntentStore: Sendable {
             """, [portals]).first!.decode(0)
     }
 
-    /// Returns intents whose lease ran out to pending, logging `intent.lease_expired`. The next
-    /// attempt of a chat looks it up first, so a lost answer never makes a second chat.
+    /// Returns intents whose lease ran out to pending, logging `intent.lease_expired`, and
+    /// counts the loss on each (`lease_expiries`, which shrinks their next claims).
+    ///
+    /// A chat is due again only `chatSettle` after the lease ended: a call of the lost attempt
+    /// may still be running at the portal (Bitrix24 finishes a request up to 60 s after its
+    /// client gave up), and a lookup before it ends would miss the chat it creates. An intent
+    /// whose worker died while holding it alone, after it had lost a lease before, is the
+    /// culprit: it goes dead with `LEASE_EXPIRED_REPEATEDLY`.
     @discardableResult
-    public static func reapExpiredLeases(limit: Int = 1000, on db: Connection) throws -> Int {
+    public static func reapExpiredLeases(
+        limit: Int = 1000, chatSettle: Duration = WorkerPool.Configuration().chatSettle, on db: Connection
+    ) throws -> Int {
         try db.query("""
             WITH expired AS (
-                SELECT id, lease_owner, lease_expires_at FROM outbox.intents
+                SELECT id, lease_owner, lease_expires_at, lease_expiries FROM outbox.intents
                  WHERE status = 'claimed' AND lease_expires_at < now()
                  ORDER BY lease_expires_at LIMIT $1
                  FOR UPDATE SKIP LOCKED
+            ), judged AS (
+                -- The intents of one claim share their owner and lease end.
+                SELECT e.*, e.lease_expiries >= 1 AND (
+                           SELECT count(*) FROM outbox.intents o
+                            WHERE o.status = 'claimed' AND o.lease_expires_at = e.lease_expires_at
+                              AND o.lease_owner = e.lease_owner) = 1 AS poison
+                  FROM expired e
             ), reset AS (
                 UPDATE outbox.intents i
-                   SET status = 'pending', next_attempt_at = now(), updated_at = now(),
-                       lease_owner = NULL, lease_expires_at = NULL
-                  FROM expired e
-                 WHERE i.id = e.id
-                RETURNING i.id, i.portal_id, i.attempts, e.lease_owner AS owner, e.lease_expires_at AS expired_at
+                   SET status = CASE WHEN j.poison THEN 'dead' ELSE 'pending' END,
+                       next_attempt_at = CASE WHEN i.kind = 'chat.create'
+                                              THEN greatest(now(), j.lease_expires_at + make_interval(secs => $2))
+                                              ELSE now() END,
+                       lease_expiries = i.lease_expiries + 1,
+                       last_error = CASE WHEN j.poison THEN jsonb_build_object(
+                           'error', 'LEASE_EXPIRED_REPEATEDLY', 'class', 'poison',
+                           'error_description', format('its worker stopped while holding it, %s leases in a row, the last time with no other intent', i.lease_expiries + 1),
+                           'previous_worker', j.lease_owner, 'lease_expires_at', j.lease_expires_at,
+                           'attempt', i.attempts, 'lease_expiries', i.lease_expiries + 1)
+                           ELSE i.last_error END,
+                       updated_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                  FROM judged j
+                 WHERE i.id = j.id
+                RETURNING i.id, i.portal_id, i.attempts, i.status, i.lease_expiries, i.next_attempt_at, i.last_error,
+                          j.lease_owner AS owner, j.lease_expires_at AS expired_at
             )
             INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
-            SELECT 'intent-' || id, 'intent.lease_expired', id, portal_id,
-                   jsonb_build_object('previous_worker', owner, 'lease_expires_at', expired_at, 'attempt', attempts)
+            SELECT 'intent-' || id, CASE WHEN status = 'dead' THEN 'intent.dead' ELSE 'intent.lease_expired' END, id, portal_id,
+                   CASE WHEN status = 'dead' THEN last_error
+                        ELSE jsonb_build_object('previous_worker', owner, 'lease_expires_at', expired_at, 'attempt', attempts,
+                                                'lease_expiries', lease_expiries, 'next_attempt_at', next_attempt_at) END
               FROM reset
-            """, [limit]).affectedRows
+            """, [limit, chatSettle.inSeconds]).affectedRows
     }
 }
 

@@ -30,34 +30,54 @@ struct Worker {
     private func loop(_ db: Connection) throws -> Bool {
         var lastReap = ContinuousClock.now - .seconds(3600)
         while !pool.isStopping {
-            if ContinuousClock.now - lastReap > .seconds(5) {
-                try IntentStore.reapExpiredLeases(on: db)
-                lastReap = .now
+            do {
+                if try turn(db, lastReap: &lastReap) { return true }
+            } catch let error as PostgresError where Self.isRefusal(error, on: db) {
+                // A statement refused on a sound connection is no reason to reconnect; waiting a
+                // poll keeps a statement that is refused every time from spinning.
+                pool.logger.error("the database refused a worker's statement", metadata: ["worker": "\(owner)", "error": "\(error)"])
+                pool.wake.wait(timeout: configuration.idlePoll)
             }
-            // Taken before looking, so a wake-up that lands between an empty claim and the wait
-            // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.
-            let seen = pool.wake.current
-            let claimed = try store.claim(
-                limit: configuration.claimSize, lease: configuration.lease, portals: configuration.portals, on: db)
-            if claimed.isEmpty {
-                // While a peer of this pool still delivers a claim, the pool is not idle, and
-                // asking the database would only compete with that peer's delivery.
-                if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0,
-                   try IntentStore.nothingLeft(portals: configuration.portals, on: db) {
-                    return true
-                }
-                pool.wake.wait(after: seen, timeout: configuration.idlePoll)
-                continue
-            }
-            pool.claimsInHand.add(1, ordering: .relaxed)
-            defer {
-                pool.claimsInHand.subtract(1, ordering: .releasing)
-                // A batch job ends when the last claim is recorded: idle peers look again at once.
-                if configuration.untilIdle { pool.wake.signal() }
-            }
-            try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
         }
         return true
+    }
+
+    /// Whether the database refused a statement (a value, a constraint) while the connection
+    /// stays usable, as opposed to the connection being lost.
+    static func isRefusal(_ error: PostgresError, on db: Connection) -> Bool {
+        !error.isConnectionError && db.isOpen
+    }
+
+    /// One claim, delivered and recorded (or a wait when there is none); true when the pool is done.
+    private func turn(_ db: Connection, lastReap: inout ContinuousClock.Instant) throws -> Bool {
+        if ContinuousClock.now - lastReap > .seconds(5) {
+            lastReap = .now
+            try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, on: db)
+        }
+        // Taken before looking, so a wake-up that lands between an empty claim and the wait
+        // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.
+        let seen = pool.wake.current
+        let claimed = try store.claim(
+            limit: configuration.claimSize, lease: configuration.lease, bytes: configuration.claimBytes,
+            portals: configuration.portals, on: db)
+        if claimed.isEmpty {
+            // While a peer of this pool still delivers a claim, the pool is not idle, and
+            // asking the database would only compete with that peer's delivery.
+            if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0,
+               try IntentStore.nothingLeft(portals: configuration.portals, on: db) {
+                return true
+            }
+            pool.wake.wait(after: seen, timeout: configuration.idlePoll)
+            return false
+        }
+        pool.claimsInHand.add(1, ordering: .relaxed)
+        defer {
+            pool.claimsInHand.subtract(1, ordering: .releasing)
+            // A batch job ends when the last claim is recorded: idle peers look again at once.
+            if configuration.untilIdle { pool.wake.signal() }
+        }
+        try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
+        return false
     }
 
     /// Sends one claim (one portal) and records every intent's outcome.
@@ -90,9 +110,8 @@ struct Worker {
                     portalID: portalID, portal: portal, reserve: reserve, before: deadline,
                     wanted: callsLeft, slots: &slots, on: db)
                 else {
-                    let at = Date().addingTimeInterval(1)
                     let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"
-                    outcomes += (pending[start...] + next).map { ($0, .released(at: at, reason: reason)) }
+                    outcomes += (pending[start...] + next).map { ($0, .released(after: .seconds(1), reason: reason)) }
                     break rounds
                 }
                 let chunk = Array(commands[start..<end])
@@ -101,7 +120,8 @@ struct Worker {
                 for (intent, command) in zip(pending[start..<end], chunk) {
                     let (step, signal) = DeliveryPlan.step(
                         for: intent, command: command, outcome: answers[command.key] ?? .notExecuted,
-                        exchange: exchange, retry: configuration.retry)
+                        exchange: exchange, retry: configuration.retry,
+                        portalExecutionLimit: configuration.portalExecutionLimit)
                     switch step {
                     case .finished(let outcome): outcomes.append((intent, outcome))
                     case .createChat: next.append(intent)
@@ -120,15 +140,46 @@ struct Worker {
     }
 
     /// Records outcomes, then counts those that were recorded (a lost lease's are the new holder's).
+    ///
+    /// When the database refuses the claim's record (a value it cannot store in one outcome),
+    /// each outcome is recorded on its own, so one cannot hold back the rest; one refused again
+    /// is recorded with its details cut to what the database took, and one refused even then
+    /// stays claimed until its lease expires.
     private func finish(_ outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)], portal: String, on db: Connection) throws {
-        let (_, lost) = try store.finish(outcomes, on: db)
+        var lost: [Int64] = [], unrecorded: [Int64] = []
+        do {
+            lost = try store.finish(outcomes, on: db).lost
+        } catch let error as PostgresError where Self.isRefusal(error, on: db) && outcomes.count > 1 {
+            pool.logger.error("the database refused a claim's outcomes; recording them one by one",
+                              metadata: ["worker": "\(owner)", "error": "\(error)"])
+            for item in outcomes {
+                do {
+                    lost += try recordAlone(item, on: db)
+                } catch let error as PostgresError where Self.isRefusal(error, on: db) {
+                    pool.logger.error("the database refused an intent's outcome; its lease will expire",
+                                      metadata: ["worker": "\(owner)", "intent": "\(item.intent.id)", "error": "\(error)"])
+                    unrecorded.append(item.intent.id)
+                }
+            }
+        } catch let error as PostgresError where Self.isRefusal(error, on: db) {
+            lost = try recordAlone(outcomes[0], on: db)
+        }
         if !lost.isEmpty {
             pool.logger.warning("lease lost before the outcome was recorded; the new holder decides",
                                 metadata: ["worker": "\(owner)", "intents": "\(lost)"])
         }
-        let lostIDs = Set(lost)
-        for (intent, outcome) in outcomes where !lostIDs.contains(intent.id) {
+        let skipped = Set(lost + unrecorded)
+        for (intent, outcome) in outcomes where !skipped.contains(intent.id) {
             configuration.metrics.delivery(outcome, portal: portal, enqueuedAt: intent.enqueuedAt)
+        }
+    }
+
+    /// Records one outcome; refused, once more with only the details the database can take.
+    private func recordAlone(_ item: (intent: ClaimedIntent, outcome: DeliveryOutcome), on db: Connection) throws -> [Int64] {
+        do {
+            return try store.finish([item], on: db).lost
+        } catch let error as PostgresError where Self.isRefusal(error, on: db) {
+            return try store.finish([(item.intent, item.outcome.withDetailsRefused(by: error))], on: db).lost
         }
     }
 
@@ -150,7 +201,7 @@ struct Worker {
             }
         }
         let elapsed = ContinuousClock.now - started
-        var exchange = DeliveryPlan.Exchange(httpStatus: nil, elapsed: elapsed, batchSize: commands.count, now: Date())
+        var exchange = DeliveryPlan.Exchange(httpStatus: nil, elapsed: elapsed, batchSize: commands.count)
         switch result {
         case .success(let (outcomes, status)):
             exchange.httpStatus = status
@@ -207,25 +258,35 @@ struct Worker {
     private func releasePausedMethods(
         _ claimed: [ClaimedIntent], portalID: Int64, portal: String, on db: Connection
     ) throws -> [ClaimedIntent] {
-        let pauses = try db.queryPrepared(
-            "SELECT method, paused_until FROM outbox.method_pauses WHERE portal_id = $1 AND paused_until > now()", [portalID])
+        let pauses = try db.queryPrepared("""
+            SELECT method, extract(epoch FROM paused_until - now())::float8
+              FROM outbox.method_pauses WHERE portal_id = $1 AND paused_until > now()
+            """, [portalID])
         guard !pauses.isEmpty else { return claimed }
-        var until: [String: Date] = [:]
-        for row in pauses { until[try row.decode(0)] = try row.decode(1) }
-        let paused = claimed.filter { until[$0.kind.method] != nil }
-        try finish(paused.map { ($0, .released(at: until[$0.kind.method]!, reason: "OPERATION_TIME_LIMIT")) }, portal: portal, on: db)
-        return claimed.filter { until[$0.kind.method] == nil }
+        var left: [String: Duration] = [:]
+        for row in pauses {
+            left[try row.decode(0)] = .milliseconds(Int64((try row.decode(1, as: Double.self) * 1000).rounded(.up)))
+        }
+        // A chat is looked up (im.chat.get) before it is created: either method's pause holds it.
+        func pause(of intent: ClaimedIntent) -> Duration? {
+            intent.kind == .chatCreate ? [left["im.chat.get"], left[intent.kind.method]].compactMap { $0 }.max()
+                : left[intent.kind.method]
+        }
+        let paused = claimed.compactMap { intent in pause(of: intent).map { (intent, $0) } }
+        try finish(paused.map { ($0.0, .released(after: $0.1, reason: "OPERATION_TIME_LIMIT")) }, portal: portal, on: db)
+        return claimed.filter { pause(of: $0) == nil }
     }
 
     private func record(_ signal: DeliveryPlan.PortalSignal, portalID: Int64, on db: Connection) throws {
         switch signal {
         case .rateLimited:
             try db.execute("SELECT outbox.note_rate_limited($1)", [portalID])
-        case .methodPaused(let method, let until):
+        case .methodPaused(let method, let pause):
             try db.execute("""
-                INSERT INTO outbox.method_pauses (portal_id, method, paused_until) VALUES ($1, $2, $3)
+                INSERT INTO outbox.method_pauses (portal_id, method, paused_until)
+                VALUES ($1, $2, now() + make_interval(secs => $3))
                 ON CONFLICT (portal_id, method) DO UPDATE SET paused_until = greatest(method_pauses.paused_until, excluded.paused_until)
-                """, [portalID, method, until])
+                """, [portalID, method, pause.inSeconds])
         }
     }
 }

@@ -24,6 +24,17 @@ public final class WorkerPool: Sendable {
         public var lease: Duration = .seconds(120)
         /// The HTTP client's deadline for one request (the client's `requestTimeout`). Default 30 s.
         public var requestTimeout: Duration = .seconds(30)
+        /// How long Bitrix24 may go on running a request after its client gave up: one request
+        /// runs for 60 s at most. A chat whose creation may still be running is not looked up
+        /// (and created) again before that. Default 60 s.
+        public var portalExecutionLimit: Duration = .seconds(60)
+        /// When a chat intent whose lease expired is due again, counted from the lease's end:
+        /// its last call may have started just before and run at the portal for as long after.
+        public var chatSettle: Duration { requestTimeout + portalExecutionLimit }
+        /// A claim stops adding intents once their payloads' stored size reaches this (the first
+        /// is always taken), so a claim of large chats (an AVATAR may be 1.5 MB) stays within a
+        /// worker's memory. Default 16 MiB.
+        public var claimBytes = 16 << 20
         /// The longest one call may take: a call is sent twice when the portal redirects it or
         /// its token is refreshed. No call of a claim starts unless it can end inside the lease.
         var callLimit: Duration { requestTimeout * 2 }
@@ -34,7 +45,8 @@ public final class WorkerPool: Sendable {
         public var untilIdle = false
         /// Deliver only the intents of these portal ids; nil (the default): every portal's.
         public var portals: [Int64]? = nil
-        /// Name written to the log as the lease owner, suffixed with the worker number.
+        /// Name written to the log as the lease owner, followed by a random part drawn for
+        /// each pool (two containers on one host may both be PID 1) and the worker number.
         public var name = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         /// Where delivery counts, latencies and rate-limit waits go.
         public var metrics = OutboxMetrics()
@@ -59,6 +71,8 @@ public final class WorkerPool: Sendable {
     let wake = WakeSignal()
     /// Claims this pool's workers are delivering now (taken and not yet recorded).
     let claimsInHand = Atomic<Int>(0)
+    /// Drawn once per pool, so no two pools' lease owners are the same name.
+    let instance = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
     public init(conninfo: String, configuration: Configuration, clients: PortalClients, logger: Logger) {
         var configuration = configuration
@@ -79,7 +93,7 @@ public final class WorkerPool: Sendable {
         for number in 1...configuration.concurrency {
             let queue = DispatchQueue(label: "b24outbox.worker.\(number)")
             queue.async(group: workers) {
-                Worker(pool: self, owner: "\(self.configuration.name)/\(number)").run()
+                Worker(pool: self, owner: "\(self.configuration.name)-\(self.instance)/\(number)").run()
             }
         }
         workers.wait()

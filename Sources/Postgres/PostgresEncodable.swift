@@ -25,6 +25,7 @@ public struct PostgresType: RawRepresentable, Hashable, Sendable {
     public static let int4Array = PostgresType(rawValue: 1007)
     public static let textArray = PostgresType(rawValue: 1009)
     public static let int8Array = PostgresType(rawValue: 1016)
+    public static let float8Array = PostgresType(rawValue: 1022)
     public static let timestamptz = PostgresType(rawValue: 1184)
     public static let timestamptzArray = PostgresType(rawValue: 1185)
     public static let uuid = PostgresType(rawValue: 2950)
@@ -158,6 +159,7 @@ extension Int: PostgresArrayElement { public static var postgresArrayType: Postg
 extension Int64: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
 extension Int32: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int4Array } }
 extension JSONB: PostgresArrayElement { public static var postgresArrayType: PostgresType { .jsonbArray } }
+extension Double: PostgresArrayElement { public static var postgresArrayType: PostgresType { .float8Array } }
 extension Date: PostgresArrayElement { public static var postgresArrayType: PostgresType { .timestamptzArray } }
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
     public static var postgresArrayType: PostgresType { Wrapped.postgresArrayType }

@@ -87,6 +87,8 @@ struct Demo: Sendable {
             limit), HTTP deadline \(Int(settings.requestTimeout.inSeconds)) s.
             Retries: backoff from \(settings.retry.base.inSeconds) s doubling up to \(settings.retry.cap.inSeconds) s, \
             \(settings.retry.maxAttempts) attempts; shortened for the demo (worker's default: 1 s up to 300 s).
+            A chat whose answer was lost is looked up again \(Int(settings.portalExecutionLimit.inSeconds)) s after the deadline, \
+            when the simulated portal has surely finished it (a real portal may run a call 60 s longer).
             """)
 
         report.stage(4, "Enqueue")

@@ -19,6 +19,10 @@ struct DemoServices: Sendable {
         var requestTimeout: Duration = .seconds(3)
         /// Short backoff so the demo ends in seconds; production's default caps at 300 s.
         var retry = RetryPolicy(base: .milliseconds(500), cap: .seconds(2), maxAttempts: 10)
+        /// The simulated portal finishes every call within a second of its client's deadline
+        /// (its slow answers come 1 s late), so a chat whose answer was lost is looked up
+        /// again after 1 s, not the 60 s a real portal may take.
+        var portalExecutionLimit: Duration = .seconds(1)
     }
 
     let settings: Settings
@@ -77,6 +81,7 @@ struct DemoServices: Sendable {
             configuration.concurrency = settings.workers
             configuration.lease = settings.requestTimeout * 2
             configuration.retry = settings.retry
+            configuration.portalExecutionLimit = settings.portalExecutionLimit
             configuration.portals = [portal.id]
             configuration.name = "demo-\(getpid())"
             configuration.metrics = runtime.metrics

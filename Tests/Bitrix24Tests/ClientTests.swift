@@ -65,6 +65,11 @@ import Testing
         }
         #expect(try Bitrix24Client.chatID(inChatGetResult: ["ID": 1437]) == 1437)
         #expect(try Bitrix24Client.chatID(inChatGetResult: ["ID": "1437"]) == 1437)
+        #expect(try Bitrix24Client.chatID(inChatGetResult: .null) == nil)
+        // Only null says "no such chat"; anything else unreadable must not lead to a creation.
+        for unreadable: JSONValue in [false, true, 0, "1437", [], ["ID": 0], ["ID": -1], ["ID": "x"], ["CHAT": 5]] {
+            #expect(throws: Bitrix24Error.self, "\(unreadable)") { try Bitrix24Client.chatID(inChatGetResult: unreadable) }
+        }
     }
 
     @Test func tenConcurrentExpiredCallsShareOneRefresh() async throws {

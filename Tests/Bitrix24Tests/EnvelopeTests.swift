@@ -72,11 +72,21 @@ import Testing
         #expect(failure(401, #"{"error":"EXPIRED_TOKEN","error_description":"The access token provided has expired."}"#)?.failureClass == .tokenExpired)
     }
 
-    @Test func operatingLimitReadsResetTimeFromTheBody() {
-        let error = failure(
-            429, #"{"error":"OPERATION_TIME_LIMIT","error_description":"Method is blocked","time":{"operating_reset_at":1728455467}}"#)
-        #expect(error?.failureClass == .operatingLimit(resetAt: Date(timeIntervalSince1970: 1_728_455_467)))
-        #expect(failure(429, #"{"error":"OPERATION_TIME_LIMIT"}"#)?.failureClass == .operatingLimit(resetAt: nil))
+    @Test("OPERATION_TIME_LIMIT: the pause is the reset time minus the same answer's finish, on the portal's clock")
+    func operatingLimitReadsResetTimeFromTheBody() {
+        let error = failure(429, #"""
+            {"error":"OPERATION_TIME_LIMIT","error_description":"Method is blocked","time":{"finish":1728454867.25,"operating_reset_at":1728455467}}
+            """#)
+        #expect(error?.failureClass == .operatingLimit(resetIn: .milliseconds(599_750)))
+        // A reset time without the portal's own "now" cannot be turned into a delay.
+        let alone = failure(429, #"{"error":"OPERATION_TIME_LIMIT","time":{"operating_reset_at":1728455467}}"#)
+        #expect(alone?.failureClass == .operatingLimit(resetIn: nil))
+        #expect(failure(429, #"{"error":"OPERATION_TIME_LIMIT"}"#)?.failureClass == .operatingLimit(resetIn: nil))
+        // Never longer than the 10-minute window, never negative.
+        let far = failure(429, #"{"error":"OPERATION_TIME_LIMIT","time":{"finish":1728000000,"operating_reset_at":1728455467}}"#)
+        #expect(far?.failureClass == .operatingLimit(resetIn: .seconds(600)))
+        let past = failure(429, #"{"error":"OPERATION_TIME_LIMIT","time":{"finish":1728455468,"operating_reset_at":1728455467}}"#)
+        #expect(past?.failureClass == .operatingLimit(resetIn: .zero))
     }
 
     @Test func htmlBadGatewayIsAmbiguousWithAShortExcerpt() {

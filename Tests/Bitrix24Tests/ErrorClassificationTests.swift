@@ -9,7 +9,7 @@ import Testing
     /// Every code in bitrix24-facts.md, with the status Bitrix24 sends it with.
     static let table: [(String, Int, Class)] = [
         ("QUERY_LIMIT_EXCEEDED", 503, .rateLimited),
-        ("OPERATION_TIME_LIMIT", 429, .operatingLimit(resetAt: nil)),
+        ("OPERATION_TIME_LIMIT", 429, .operatingLimit(resetIn: nil)),
         ("expired_token", 401, .tokenExpired),
         ("invalid_token", 401, .tokenExpired),
         ("INTERNAL_SERVER_ERROR", 500, .ambiguous),
@@ -62,8 +62,8 @@ import Testing
     }
 
     @Test func operatingLimitCarriesTheResetTime() {
-        let reset = Date(timeIntervalSince1970: 1_728_455_467)
-        #expect(Class.classify(code: "OPERATION_TIME_LIMIT", httpStatus: 429, operatingResetAt: reset) == .operatingLimit(resetAt: reset))
+        #expect(Class.classify(code: "OPERATION_TIME_LIMIT", httpStatus: 429, operatingResetIn: .seconds(300))
+                == .operatingLimit(resetIn: .seconds(300)))
     }
 
     @Test func descriptionNamesCodeClassStatusAndMethod() {

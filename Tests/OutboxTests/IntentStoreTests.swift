@@ -83,12 +83,11 @@ struct IntentStoreTests {
         let ids = try enqueue(4)
         let store = IntentStore(owner: "w1")
         let claimed = try store.claim(limit: 10, lease: .seconds(60), on: db)
-        let later = Date().addingTimeInterval(30)
         let result = try store.finish([
             (claimed[0], .delivered(resultID: 17766, details: ["http_status": 200])),
-            (claimed[1], .retry(at: later, details: ["error": "INTERNAL_SERVER_ERROR"])),
+            (claimed[1], .retry(after: .seconds(30), details: ["error": "INTERNAL_SERVER_ERROR"])),
             (claimed[2], .dead(details: ["error": "USER_ID_EMPTY"])),
-            (claimed[3], .released(at: Date(), reason: "rate limited")),
+            (claimed[3], .released(after: .zero, reason: "rate limited")),
         ], on: db)
         #expect(result.recorded.sorted() == ids)
         #expect(result.lost.isEmpty)
