@@ -60,12 +60,19 @@ struct DeliveryHarness {
     }
 
     /// Runs a pool with `untilIdle` on its own threads and waits for it to finish.
-    func deliver(concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests) async throws {
-        try await Self.deliver(conninfo: scratch.conninfo, concurrency: concurrency, batch: batch, retry: retry)
+    func deliver(
+        concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests,
+        _ configure: (inout WorkerPool.Configuration) -> Void = { _ in }
+    ) async throws {
+        try await Self.deliver(conninfo: scratch.conninfo, concurrency: concurrency, batch: batch, retry: retry, configure)
     }
 
     /// A pool of its own, with its own Bitrix24 clients: what a separate worker process has.
-    static func deliver(conninfo: String, concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests) async throws {
+    /// `configure` may change the pool's settings; its `requestTimeout` is the clients' too.
+    static func deliver(
+        conninfo: String, concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests,
+        _ configure: (inout WorkerPool.Configuration) -> Void = { _ in }
+    ) async throws {
         var configuration = WorkerPool.Configuration()
         configuration.concurrency = concurrency
         configuration.batchSize = batch
@@ -73,8 +80,10 @@ struct DeliveryHarness {
         configuration.untilIdle = true
         configuration.idlePoll = .milliseconds(100)
         configuration.name = "test"
+        configuration.requestTimeout = .seconds(10)
+        configure(&configuration)
         var clientConfiguration = Bitrix24Client.Configuration()
-        clientConfiguration.requestTimeout = .seconds(10)
+        clientConfiguration.requestTimeout = configuration.requestTimeout
         var logger = Logger(label: "test")
         logger.logLevel = .error  // faults are expected here; their log lines are noise
         let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger)

@@ -1,0 +1,164 @@
+import Bitrix24
+import Foundation
+import Outbox
+import Postgres
+import Testing
+import TestSupport
+
+/// Values that pass validation must not defeat idempotency: an empty TAG, an entity pair that
+/// Bitrix24 cannot look up or that belongs to its own modules, long entity ids, and a second
+/// chat intent for a pair another intent holds.
+@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
+struct IdempotentValuesTests {
+    let scratch: ScratchDatabase
+    let db: Connection
+
+    init() throws {
+        (scratch, db) = try migratedDatabase()
+    }
+
+    func payload(_ id: Int64) throws -> JSONValue {
+        try JSONValue(jsonText: try db.query("SELECT payload::text FROM outbox.intents WHERE id = $1", [id]).first!.decode(0, as: String.self))
+    }
+
+    func written() throws -> [Int] {
+        try db.query("SELECT (SELECT count(*) FROM outbox.intents), (SELECT count(*) FROM outbox.log), (SELECT count(*) FROM outbox.intent_keys)")
+            .first.map { [try $0.decode(0), try $0.decode(1), try $0.decode(2)] } ?? []
+    }
+
+    @Test("an empty or blank TAG means no TAG: one is derived, on every path (Swift, bulk, SQL)")
+    func anEmptyTagIsDerived() throws {
+        var ids = [
+            try Producer.enqueue(.notification(portal: "main", user: 1, message: "a", tag: "", key: "k1"), on: db),
+            try Producer.enqueue(.notification(portal: "main", user: 1, message: "b", tag: "  \t", key: "k2"), on: db),
+        ]
+        ids += try Producer.enqueue([
+            .notification(portal: "main", user: 2, message: "c", tag: "", key: "k3"),
+            .notification(portal: "main", user: 3, message: "d", tag: "", key: "k4"),
+        ], on: db)
+        ids.append(try db.query("SELECT outbox.enqueue_notification('main', 4, 'e', p_tag => '', p_key => 'k5')").first!.decode(0))
+        ids.append(try db.query(#"SELECT outbox.enqueue('main', 'notify.system', '{"USER_ID": 5, "MESSAGE": "f", "TAG": ""}', 'k6')"#)
+            .first!.decode(0))
+        var tags: Set<String> = []
+        for id in ids {
+            let tag = try #require(try payload(id)["TAG"]?.stringValue, "intent \(id) has a TAG")
+            #expect(tag.hasPrefix("b24o:"), "intent \(id): \(tag)")
+            tags.insert(tag)
+        }
+        #expect(tags.count == ids.count, "each intent has its own derived TAG")
+        // A TAG with text is kept as given.
+        let kept = try Producer.enqueue(.notification(portal: "main", user: 1, message: "g", tag: "order-7", key: "k7"), on: db)
+        #expect(try payload(kept)["TAG"] == "order-7")
+    }
+
+    @Test("an entity pair is both present and non-empty (not \"0\"), or both absent; refusals write nothing")
+    func entityPairsBothOrNeither() throws {
+        let before = try written()
+        let refused: [([String: JSONValue], String)] = [
+            (["ENTITY_TYPE": "DEAL"], "ENTITY_ID"),
+            (["ENTITY_ID": "7"], "ENTITY_TYPE"),
+            (["ENTITY_TYPE": "DEAL", "ENTITY_ID": .null], "ENTITY_ID"),
+            (["ENTITY_TYPE": "", "ENTITY_ID": ""], "ENTITY_TYPE"),
+            (["ENTITY_TYPE": "DEAL", "ENTITY_ID": ""], "ENTITY_ID"),
+            (["ENTITY_TYPE": "DEAL", "ENTITY_ID": "0"], "ENTITY_ID"),
+            (["ENTITY_TYPE": "0", "ENTITY_ID": "7"], "ENTITY_TYPE"),
+            (["ENTITY_TYPE": " ", "ENTITY_ID": "7"], "ENTITY_TYPE"),
+        ]
+        for (fields, field) in refused {
+            let error = try #require(throws: EnqueueError.self, "\(fields)") {
+                try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t"].merging(fields) { $1 }), on: db)
+            }
+            #expect(error.field == field, "\(fields): \(error)")
+        }
+        #expect(try written() == before)
+
+        // Neither, or both as JSON null: derived in our own namespace.
+        for fields: [String: JSONValue] in [["TITLE": "a"], ["TITLE": "b", "ENTITY_TYPE": .null, "ENTITY_ID": .null]] {
+            let id = try Producer.enqueue(.chat(portal: "main", fields: fields), on: db)
+            #expect(try payload(id)["ENTITY_TYPE"] == "B24OUTBOX")
+            #expect(try payload(id)["ENTITY_ID"]?.stringValue?.isEmpty == false)
+        }
+    }
+
+    @Test("entity types of Bitrix24's own chats (CRM, LINES, TASKS, SONET_GROUP, CALENDAR…) are refused, in any case")
+    func bitrix24EntityTypesAreRefused() throws {
+        let before = try written()
+        for type in ["CRM", "LINES", "TASKS", "SONET_GROUP", "CALENDAR", "lines", "Crm", "LIVECHAT", "ANNOUNCEMENT"] {
+            let error = try #require(throws: EnqueueError.self, "\(type)") {
+                try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "ENTITY_TYPE": .string(type), "ENTITY_ID": "1"]), on: db)
+            }
+            #expect(error.field == "ENTITY_TYPE")
+            #expect(error.message.contains("Bitrix24"))
+        }
+        #expect(try written() == before)
+        // A type of the producer's own is fine.
+        _ = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "ENTITY_TYPE": "SHOP_ORDER", "ENTITY_ID": "1"]), on: db)
+    }
+
+    @Test("long entity ids that share their first 200 characters get keys of their own")
+    func longEntityIDsDoNotCollide() throws {
+        let prefix = String(repeating: "x", count: 240)
+        let first = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "a", "ENTITY_TYPE": "ORDER", "ENTITY_ID": .string(prefix + "1")]), on: db)
+        let second = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "b", "ENTITY_TYPE": "ORDER", "ENTITY_ID": .string(prefix + "2")]), on: db)
+        #expect(first != second)
+        let keys = try db.query("SELECT idempotency_key FROM outbox.intents WHERE id = ANY($1) ORDER BY id", [[first, second]])
+            .map { try $0.decode(0, as: String.self) }
+        #expect(Set(keys).count == 2)
+        #expect(keys.allSatisfy { $0.count <= 200 })
+        // A short pair keeps its readable key.
+        let short = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "c", "ENTITY_TYPE": "ORDER", "ENTITY_ID": "42"]), on: db)
+        #expect(try db.query("SELECT idempotency_key FROM outbox.intents WHERE id = $1", [short]).first!.decode(0, as: String.self) == "ORDER:42")
+    }
+
+    @Test("a second chat intent for a pair another intent holds: the same fields return it, other fields are refused; so it stays after a cancel")
+    func oneIntentPerEntityPair() throws {
+        let fields: [String: JSONValue] = ["TITLE": "Deal 7", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "7"]
+        let first = try Producer.enqueue(.chat(portal: "main", fields: fields, key: "deal-7-chat"), on: db)
+        let before = try written()
+        #expect(try Producer.enqueue(.chat(portal: "main", fields: fields, key: "another-key"), on: db) == first)
+        #expect(try Producer.enqueue(.chat(portal: "main", fields: fields), on: db) == first)
+        #expect(try written() == before, "a repeat writes nothing, not even its key")
+
+        var other = fields
+        other["TITLE"] = "Deal seven"
+        let error = try #require(throws: EnqueueError.self) {
+            try Producer.enqueue(.chat(portal: "main", fields: other, key: "third-key"), on: db)
+        }
+        #expect(error.field == "ENTITY_ID")
+        #expect(error.message.contains("intent \(first)"))
+        // The portal compares pairs without regard to case: so does the outbox.
+        var upper = fields
+        upper["ENTITY_ID"] = "7"
+        upper["ENTITY_TYPE"] = "deal"
+        #expect(throws: EnqueueError.self) { try Producer.enqueue(.chat(portal: "main", fields: upper, key: "fourth"), on: db) }
+        #expect(try written() == before)
+
+        // Cancelled, the intent still holds its pair: replaying it is how the chat is sent.
+        #expect(try IntentStore.cancel([first], by: "test", on: db) == [first])
+        #expect(try Producer.enqueue(.chat(portal: "main", fields: fields, key: "after-cancel"), on: db) == first)
+        // Two pairs on two portals are two chats.
+        try db.execute("""
+            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
+            VALUES ('second', 'https://second.bitrix24.com', 'webhook', 1, 'c0de')
+            """)
+        #expect(try Producer.enqueue(.chat(portal: "second", fields: fields, key: "deal-7-chat"), on: db) != first)
+        #expect(try Verifier().verify(on: db).isConsistent)
+    }
+
+    @Test("chat fields that could exhaust a worker's memory have limits: AVATAR 1,500,000 characters, USERS 1,000 ids")
+    func chatFieldLimits() throws {
+        let before = try written()
+        let avatar = String(repeating: "A", count: 1_500_001)
+        let tooBig = try #require(throws: EnqueueError.self) {
+            try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "AVATAR": .string(avatar)]), on: db)
+        }
+        #expect(tooBig.field == "AVATAR")
+        let crowd = try #require(throws: EnqueueError.self) {
+            try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "USERS": .array((1...1001).map { .int(Int64($0)) })]), on: db)
+        }
+        #expect(crowd.field == "USERS")
+        #expect(try written() == before)
+        _ = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "AVATAR": .string(String(avatar.dropLast())),
+                                                            "USERS": .array((1...1000).map { .int(Int64($0)) })]), on: db)
+    }
+}
