@@ -27,6 +27,9 @@ CREATE TABLE outbox.chat_entities (
 );
 CREATE INDEX chat_entities_intent ON outbox.chat_entities (intent_id);
 
+-- First, so that the exclusive lock it takes keeps enqueues out until the pairs are filled in.
+ALTER TABLE outbox.intents ADD COLUMN lease_expiries integer NOT NULL DEFAULT 0 CHECK (lease_expiries >= 0);
+
 -- Existing chats: the oldest intent of each pair holds it.
 INSERT INTO outbox.chat_entities (portal_id, entity_type, entity_id, intent_id)
 SELECT DISTINCT ON (portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'ENTITY_ID'))
@@ -38,7 +41,6 @@ SELECT DISTINCT ON (portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'
 REVOKE ALL ON outbox.chat_entities FROM PUBLIC;
 GRANT SELECT ON outbox.chat_entities TO b24outbox_worker, b24outbox_audit;
 
-ALTER TABLE outbox.intents ADD COLUMN lease_expiries integer NOT NULL DEFAULT 0 CHECK (lease_expiries >= 0);
 
 -- The pairs follow deleted and truncated intents, as the keys do.
 CREATE OR REPLACE FUNCTION outbox.forget_deleted_intent_keys() RETURNS trigger
