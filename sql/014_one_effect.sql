@@ -1,9 +1,10 @@
 -- One visible effect per intent, whatever the producer passes and whatever happens to a worker.
 --
 -- * An empty TAG (or one of blanks) counts as no TAG: one is derived, as for a missing one.
--- * A chat names its entity pair with both ENTITY_TYPE and ENTITY_ID, each non-empty and not
---   "0" (PHP's empty() takes "0" for nothing, so a portal cannot look such a pair up), or with
---   neither (derived: ENTITY_TYPE B24OUTBOX). Types that Bitrix24's own modules give their chats
+-- * A chat names its entity pair with both ENTITY_TYPE and ENTITY_ID, in ASCII that a portal's
+--   collation compares as we do, neither empty nor "0" (PHP's empty() takes "0" for nothing, so
+--   a portal cannot look such a pair up), or with neither (derived: ENTITY_TYPE B24OUTBOX).
+--   Chat intents not delivered whose pair an older intent holds are cancelled. Types that Bitrix24's own modules give their chats
 --   are refused: a lookup would find the module's chat and record a delivery that never happened.
 -- * One chat intent per (portal, entity pair), held in outbox.chat_entities: a second enqueue
 --   for a pair returns the intent that holds it when the fields are the same, and is refused
@@ -14,8 +15,9 @@
 --   1,000 ids); a claim has a byte budget besides (WorkerPool.Configuration.claimBytes).
 -- * outbox.intents.lease_expiries counts the leases an intent lost in a row: a claim holding
 --   an intent that lost n leases takes at most claim size / 2^n intents, so a poison intent is
---   soon claimed alone, and one that loses a lease while alone (and had lost one before) goes
---   dead with LEASE_EXPIRED_REPEATEDLY instead of crashing the fleet for ever.
+--   soon claimed alone, and one that loses a lease while it is all its worker pool holds (and
+--   had lost two before) goes dead with LEASE_EXPIRED_REPEATEDLY instead of crashing the fleet
+--   for ever (outbox.lost_workers).
 
 -- The pair in lower case: a portal's database compares it without regard to case.
 CREATE TABLE outbox.chat_entities (
@@ -27,7 +29,9 @@ CREATE TABLE outbox.chat_entities (
 );
 CREATE INDEX chat_entities_intent ON outbox.chat_entities (intent_id);
 
--- First, so that the exclusive lock it takes keeps enqueues out until the pairs are filled in.
+-- First, so that no enqueue slips between the pairs filled in below and the new rules: one
+-- that has written its key but not its intent is waited for, then later ones wait.
+LOCK TABLE outbox.intent_keys IN EXCLUSIVE MODE;
 ALTER TABLE outbox.intents ADD COLUMN lease_expiries integer NOT NULL DEFAULT 0 CHECK (lease_expiries >= 0);
 
 -- Existing chats: the oldest intent of each pair holds it.
@@ -38,9 +42,41 @@ SELECT DISTINCT ON (portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'
  WHERE kind = 'chat.create' AND payload->>'ENTITY_TYPE' IS NOT NULL AND payload->>'ENTITY_ID' IS NOT NULL
  ORDER BY portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'ENTITY_ID'), id;
 
+-- An older intent holds the pair of these, which are not delivered and not in flight: sent, they
+-- would make a second chat. They are cancelled, each with the entry that says why.
+WITH chosen AS (
+    SELECT i.id, i.status AS previous, c.intent_id AS holder
+      FROM outbox.intents i
+      JOIN outbox.chat_entities c
+        ON c.portal_id = i.portal_id AND c.entity_type = lower(i.payload->>'ENTITY_TYPE')
+       AND c.entity_id = lower(i.payload->>'ENTITY_ID')
+     WHERE i.kind = 'chat.create' AND i.status IN ('pending', 'dead') AND c.intent_id <> i.id
+), cancelled AS (
+    UPDATE outbox.intents i SET status = 'cancelled', updated_at = now()
+      FROM chosen WHERE i.id = chosen.id
+    RETURNING i.id, i.portal_id, chosen.previous, chosen.holder
+)
+INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
+SELECT 'intent-' || id, 'intent.cancelled', id, portal_id,
+       jsonb_build_object('by', 'migration 014_one_effect', 'previous_status', previous,
+                          'reason', format('intent %s holds its entity pair', holder))
+  FROM cancelled;
+
 REVOKE ALL ON outbox.chat_entities FROM PUBLIC;
 GRANT SELECT ON outbox.chat_entities TO b24outbox_worker, b24outbox_audit;
 
+
+-- Worker pools whose leases were found expired, with how many intents the pool held when the
+-- first of them was reaped (IntentStore.reapExpiredLeases): an intent is taken for a poison only
+-- when it was all its pool held. Kept a day.
+CREATE TABLE outbox.lost_workers (
+    pool     text COLLATE "C" PRIMARY KEY,
+    lost_at  timestamptz NOT NULL,
+    held     bigint NOT NULL
+);
+REVOKE ALL ON outbox.lost_workers FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON outbox.lost_workers TO b24outbox_worker;
+GRANT SELECT ON outbox.lost_workers TO b24outbox_audit;
 
 -- The pairs follow deleted and truncated intents, as the keys do.
 CREATE OR REPLACE FUNCTION outbox.forget_deleted_intent_keys() RETURNS trigger
@@ -107,11 +143,15 @@ BEGIN
             'ENTITY_TYPE and ENTITY_ID go together: give both, or neither to have them derived');
     END IF;
     IF has_type THEN
-        IF btrim(payload->>'ENTITY_TYPE', E' \t\r\n') IN ('', '0') THEN
-            PERFORM outbox.invalid('ENTITY_TYPE', 'must not be empty or "0" (Bitrix24 cannot look such a chat up)');
+        -- What the portal's database compares as we do: ASCII (its collation ignores case,
+        -- trailing blanks and accents), never empty or "0" (PHP's empty() takes it for nothing).
+        IF payload->>'ENTITY_TYPE' = '0' OR payload->>'ENTITY_TYPE' !~ '^[A-Za-z0-9_]+$' THEN
+            PERFORM outbox.invalid('ENTITY_TYPE',
+                'must be letters, digits and _ (ASCII), not empty and not "0": Bitrix24 could not look such a chat up');
         END IF;
-        IF btrim(payload->>'ENTITY_ID', E' \t\r\n') IN ('', '0') THEN
-            PERFORM outbox.invalid('ENTITY_ID', 'must not be empty or "0" (Bitrix24 cannot look such a chat up)');
+        IF NOT outbox.is_lookup_id(payload->>'ENTITY_ID') THEN
+            PERFORM outbox.invalid('ENTITY_ID',
+                'must be printable ASCII without leading or trailing blanks, not empty and not "0": Bitrix24 could not look such a chat up');
         END IF;
         IF upper(payload->>'ENTITY_TYPE') = ANY (outbox.bitrix24_entity_types()) THEN
             PERFORM outbox.invalid('ENTITY_TYPE', format(
@@ -120,6 +160,13 @@ BEGIN
         END IF;
     END IF;
 END;
+$$;
+
+-- An ENTITY_ID a portal finds again exactly: printable ASCII, no blank at either end (its
+-- collation ignores trailing blanks, case and accents), not "0".
+CREATE FUNCTION outbox.is_lookup_id(p_id text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_id IS NOT NULL AND p_id <> '0' AND p_id ~ '^[!-~]([ -~]*[!-~])?$'
 $$;
 
 -- The entity types that Bitrix24's own modules (open lines, CRM, tasks, groups, calendar, calls,
@@ -195,8 +242,12 @@ BEGIN
                           ELSE left(v_pair, 135) || '#' || encode(sha256(convert_to(v_pair, 'UTF8')), 'hex') END;
         END IF;
         v_key := coalesce(v_key, 'auto:' || md5(p_kind || v_payload::text));
+        -- The key as ENTITY_ID, unless the portal could not find it again by it ("0", blanks at
+        -- its ends, other than ASCII): then its SHA-256.
         IF NOT v_payload ? 'ENTITY_TYPE' THEN
-            v_payload := v_payload || jsonb_build_object('ENTITY_TYPE', 'B24OUTBOX', 'ENTITY_ID', v_key);
+            v_payload := v_payload || jsonb_build_object('ENTITY_TYPE', 'B24OUTBOX', 'ENTITY_ID',
+                CASE WHEN outbox.is_lookup_id(v_key) THEN v_key
+                     ELSE 'sha256:' || encode(sha256(convert_to(v_key, 'UTF8')), 'hex') END);
         END IF;
     ELSE
         -- An empty TAG (or one of blanks) would be stored and sent as no TAG at all.
@@ -237,7 +288,7 @@ BEGIN
                AND c.entity_id = lower(v_payload->>'ENTITY_ID');
             IF v_held IS DISTINCT FROM v_payload THEN
                 PERFORM outbox.invalid('ENTITY_ID', format(
-                    'the chat %s:%s is already intent %s, with other fields; replay or cancel that intent instead',
+                    'the chat %s:%s is already intent %s, with other fields; that intent keeps the pair (replay it if it is dead or cancelled)',
                     left(v_payload->>'ENTITY_TYPE', 50), left(v_payload->>'ENTITY_ID', 60), v_holder));
             END IF;
             -- The same chat under another key: the intent that holds the pair is the answer,
@@ -262,4 +313,4 @@ BEGIN
 END;
 $$;
 
-REVOKE ALL ON FUNCTION outbox.bitrix24_entity_types() FROM PUBLIC;
+REVOKE ALL ON FUNCTION outbox.bitrix24_entity_types(), outbox.is_lookup_id(text) FROM PUBLIC;

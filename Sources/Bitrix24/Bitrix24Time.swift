@@ -54,13 +54,14 @@ public struct Bitrix24Time: Sendable, Hashable {
     }
 
     /// How long until the operating budget resets, on the portal's own clock: `operating_reset_at`
-    /// minus `finish` of the same block, within 0 to the 10-minute window. Nil when either is
-    /// missing: the portal's reset time cannot be compared with a clock of ours.
+    /// minus `finish` of the same block, within 1 s (the reset time is in whole seconds, and a
+    /// pause of nothing would retry at once) to the 10-minute window. Nil when either is missing:
+    /// the portal's reset time cannot be compared with a clock of ours.
     static func operatingResetIn(in time: JSONValue?) -> Duration? {
         guard let reset = operatingResetAt(in: time)?.timeIntervalSince1970,
               let finish = time?["finish"]?.doubleValue, finish > 0
         else { return nil }
-        let seconds = min(max(0, reset - finish), operatingWindow.inSeconds)
+        let seconds = min(max(1, reset - finish), operatingWindow.inSeconds)
         return .milliseconds(Int64((seconds * 1000).rounded(.up)))
     }
 

@@ -16,8 +16,8 @@ public struct IntentStore: Sendable {
     /// skipping rows other workers hold, under a lease of `lease`. With `portals`, only intents
     /// of those portal ids are considered.
     ///
-    /// Two bounds keep one intent from taking a whole claim down with it. The payloads' stored
-    /// size stops at `bytes` (the first intent is always taken). And an intent that lost `n`
+    /// Two bounds keep one intent from taking a whole claim down with it. The payloads' size as
+    /// text stops at `bytes` (the first intent is always taken). And an intent that lost `n`
     /// leases in a row (its worker died holding it) shrinks the claim to `limit / 2^n`: a
     /// poison intent is soon claimed alone, and the intents claimed with it go on in smaller
     /// claims without it.
@@ -48,7 +48,11 @@ public struct IntentStore: Sendable {
             ), picked AS (
                 -- The portal as a scalar, so the scan of (portal_id, next_attempt_at, id) comes out
                 -- in claim order and stops at the limit, whatever the row estimates say.
-                SELECT i.id, i.next_attempt_at, i.lease_expiries, pg_column_size(i.payload) AS bytes
+                -- A small stored value cannot hide much; a larger one may be compressed, and
+                -- is measured as the text the worker will hold.
+                SELECT i.id, i.next_attempt_at, i.lease_expiries,
+                       CASE WHEN pg_column_size(i.payload) <= 256 THEN pg_column_size(i.payload)
+                            ELSE octet_length(i.payload::text) END AS bytes
                   FROM outbox.intents i
                  WHERE i.portal_id = (SELECT portal_id FROM head) AND i.status = 'pending' AND i.next_attempt_at <= now()
                  ORDER BY i.next_attempt_at, i.id
@@ -201,25 +205,41 @@ public struct IntentStore: Sendable {
     ///
     /// A chat is due again only `chatSettle` after the lease ended: a call of the lost attempt
     /// may still be running at the portal (Bitrix24 finishes a request up to 60 s after its
-    /// client gave up), and a lookup before it ends would miss the chat it creates. An intent
-    /// whose worker died while holding it alone, after it had lost a lease before, is the
-    /// culprit: it goes dead with `LEASE_EXPIRED_REPEATEDLY`.
+    /// client gave up), and a lookup before it ends would miss the chat it creates.
+    ///
+    /// A lost lease means its worker pool died (or lost the database) while holding it. The
+    /// first reap of a pool's leases notes how many intents the pool then held, in all its
+    /// threads (`outbox.lost_workers`): an intent that had lost two leases in a row before and
+    /// was the only one its pool held is the culprit, and goes dead with
+    /// `LEASE_EXPIRED_REPEATEDLY`. (A process killed from outside looks the same; three losses
+    /// in a row, the last alone, make that unlikely.)
     @discardableResult
     public static func reapExpiredLeases(
         limit: Int = 1000, chatSettle: Duration = WorkerPool.Configuration().chatSettle, on db: Connection
     ) throws -> Int {
-        try db.query("""
+        let reaped = try db.query("""
             WITH expired AS (
-                SELECT id, lease_owner, lease_expires_at, lease_expiries FROM outbox.intents
+                SELECT id, lease_owner, lease_expires_at, lease_expiries,
+                       -- The pool: the owner without its worker number.
+                       regexp_replace(lease_owner, '/[^/]*$', '') AS pool
+                  FROM outbox.intents
                  WHERE status = 'claimed' AND lease_expires_at < now()
                  ORDER BY lease_expires_at LIMIT $1
                  FOR UPDATE SKIP LOCKED
+            ), noted AS (
+                -- What the pool held when its first lease was reaped: every later lease of it
+                -- expires later, so all are still claimed now.
+                INSERT INTO outbox.lost_workers (pool, lost_at, held)
+                SELECT p.pool, now(), (SELECT count(*) FROM outbox.intents o
+                                        WHERE o.status = 'claimed'
+                                          AND (o.lease_owner = p.pool OR left(o.lease_owner, length(p.pool) + 1) = p.pool || '/'))
+                  FROM (SELECT DISTINCT pool FROM expired) p
+                ON CONFLICT (pool) DO NOTHING
+                RETURNING pool, held
             ), judged AS (
-                -- The intents of one claim share their owner and lease end.
-                SELECT e.*, e.lease_expiries >= 1 AND (
-                           SELECT count(*) FROM outbox.intents o
-                            WHERE o.status = 'claimed' AND o.lease_expires_at = e.lease_expires_at
-                              AND o.lease_owner = e.lease_owner) = 1 AS poison
+                SELECT e.*, e.lease_expiries >= 2 AND coalesce(
+                           (SELECT n.held FROM noted n WHERE n.pool = e.pool),
+                           (SELECT w.held FROM outbox.lost_workers w WHERE w.pool = e.pool)) = 1 AS poison
                   FROM expired e
             ), reset AS (
                 UPDATE outbox.intents i
@@ -230,7 +250,7 @@ public struct IntentStore: Sendable {
                        lease_expiries = i.lease_expiries + 1,
                        last_error = CASE WHEN j.poison THEN jsonb_build_object(
                            'error', 'LEASE_EXPIRED_REPEATEDLY', 'class', 'poison',
-                           'error_description', format('its worker stopped while holding it, %s leases in a row, the last time with no other intent', i.lease_expiries + 1),
+                           'error_description', format('its worker stopped while holding it, %s leases in a row, the last time holding no other intent', i.lease_expiries + 1),
                            'previous_worker', j.lease_owner, 'lease_expires_at', j.lease_expires_at,
                            'attempt', i.attempts, 'lease_expiries', i.lease_expiries + 1)
                            ELSE i.last_error END,
@@ -247,6 +267,11 @@ public struct IntentStore: Sendable {
                                                 'lease_expiries', lease_expiries, 'next_attempt_at', next_attempt_at) END
               FROM reset
             """, [limit, chatSettle.inSeconds]).affectedRows
+        if reaped > 0 {
+            // A pool's leases all run out within a lease of its death: a day is plenty.
+            try db.execute("DELETE FROM outbox.lost_workers WHERE lost_at < now() - interval '1 day'")
+        }
+        return reaped
     }
 }
 

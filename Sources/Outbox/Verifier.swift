@@ -99,6 +99,21 @@ public struct Verifier: Sendable {
                     ? "an idempotency key of another portal, kind or text names it" : "an idempotency key names it, but it has no row"
                 report.mismatches.append(.init(intentID: try row.decode(0), problem: problem))
             }
+            // A chat not yet at rest must hold its entity pair, or a second intent could create
+            // the same chat beside it.
+            for row in try db.query("""
+                SELECT i.id, c.intent_id FROM outbox.intents i
+                  LEFT JOIN outbox.chat_entities c
+                         ON c.portal_id = i.portal_id AND c.entity_type = lower(i.payload->>'ENTITY_TYPE')
+                        AND c.entity_id = lower(i.payload->>'ENTITY_ID')
+                 WHERE i.kind = 'chat.create' AND i.status IN ('pending', 'claimed', 'dead')
+                   AND c.intent_id IS DISTINCT FROM i.id
+                 ORDER BY i.id
+                """) {
+                let holder = try row.decode(1, as: Int64?.self)
+                report.mismatches.append(.init(intentID: try row.decode(0), problem: holder.map {
+                    "its entity pair is held by intent \($0)" } ?? "its entity pair is not in chat_entities"))
+            }
             return report
         }
     }

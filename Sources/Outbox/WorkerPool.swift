@@ -31,7 +31,7 @@ public final class WorkerPool: Sendable {
         /// When a chat intent whose lease expired is due again, counted from the lease's end:
         /// its last call may have started just before and run at the portal for as long after.
         public var chatSettle: Duration { requestTimeout + portalExecutionLimit }
-        /// A claim stops adding intents once their payloads' stored size reaches this (the first
+        /// A claim stops adding intents once their payloads' size as text reaches this (the first
         /// is always taken), so a claim of large chats (an AVATAR may be 1.5 MB) stays within a
         /// worker's memory. Default 16 MiB.
         public var claimBytes = 16 << 20

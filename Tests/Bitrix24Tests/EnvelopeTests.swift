@@ -82,11 +82,11 @@ import Testing
         let alone = failure(429, #"{"error":"OPERATION_TIME_LIMIT","time":{"operating_reset_at":1728455467}}"#)
         #expect(alone?.failureClass == .operatingLimit(resetIn: nil))
         #expect(failure(429, #"{"error":"OPERATION_TIME_LIMIT"}"#)?.failureClass == .operatingLimit(resetIn: nil))
-        // Never longer than the 10-minute window, never negative.
+        // Never longer than the 10-minute window, never shorter than a second.
         let far = failure(429, #"{"error":"OPERATION_TIME_LIMIT","time":{"finish":1728000000,"operating_reset_at":1728455467}}"#)
         #expect(far?.failureClass == .operatingLimit(resetIn: .seconds(600)))
         let past = failure(429, #"{"error":"OPERATION_TIME_LIMIT","time":{"finish":1728455468,"operating_reset_at":1728455467}}"#)
-        #expect(past?.failureClass == .operatingLimit(resetIn: .zero))
+        #expect(past?.failureClass == .operatingLimit(resetIn: .seconds(1)))
     }
 
     @Test func htmlBadGatewayIsAmbiguousWithAShortExcerpt() {

@@ -81,6 +81,9 @@ struct DeliveryHarness {
         configuration.idlePoll = .milliseconds(100)
         configuration.name = "test"
         configuration.requestTimeout = .seconds(10)
+        // The simulator has run a call when it answers or drops it, so nothing runs on there
+        // after its client gave up, unless a test holds calls (and sets its own limit).
+        configuration.portalExecutionLimit = .milliseconds(100)
         configure(&configuration)
         var clientConfiguration = Bitrix24Client.Configuration()
         clientConfiguration.requestTimeout = configuration.requestTimeout
@@ -95,6 +98,29 @@ struct DeliveryHarness {
             }
         }
         try clients.shutdown()
+    }
+
+    /// What the portal shows after a run through faults: the faults really happened, one
+    /// visible notification per (user, TAG) and `notifications` in all, one chat per entity pair
+    /// and `chats` in all, each the one its intent recorded.
+    func expectOneEffectEach(notifications: Int, chats: Int) async throws {
+        let state = await simulator.snapshot()
+        for kind in [Simulator.Fault.failBefore, .failAfter, .dropAfter] {
+            #expect(state.faults[kind, default: 0] >= 5, "the run really met \(kind) faults")
+        }
+        let visible = Dictionary(grouping: state.notifications, by: { "\($0.userID)|\($0.tag ?? "")" })
+        #expect(visible.count == notifications)
+        #expect(visible.values.allSatisfy { $0.count == 1 })
+        let tags = Set(try db.query("SELECT payload->>'TAG' FROM outbox.intents WHERE kind <> 'chat.create'").map { try $0.decode(0, as: String.self) })
+        #expect(Set(state.notifications.compactMap(\.tag)) == tags)
+        #expect(state.chats.count == chats)
+        #expect(Set(state.chats.map { "\($0.entityType)|\($0.entityID)" }).count == chats)
+        for row in try db.query("SELECT payload->>'ENTITY_TYPE', payload->>'ENTITY_ID', result_id FROM outbox.intents WHERE kind = 'chat.create'") {
+            let (type, id): (String, String) = (try row.decode(0), try row.decode(1))
+            #expect(state.chats(entityType: type, entityID: id).map(\.id) == [try row.decode(2, as: Int64.self)])
+        }
+        let report = try Verifier().verify(on: db)
+        #expect(report.isConsistent, "\(report.mismatches.prefix(5))")
     }
 
     func count(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> Int {

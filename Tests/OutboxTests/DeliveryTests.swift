@@ -27,25 +27,7 @@ struct DeliveryTests {
         try await h.deliver(concurrency: 4, batch: 10)
 
         #expect(try h.statusCounts() == ["delivered": 2100])
-        let state = await h.simulator.snapshot()
-        for kind in [Simulator.Fault.failBefore, .failAfter, .dropAfter] {
-            #expect(state.faults[kind, default: 0] >= 5, "the run really met \(kind) faults")
-        }
-        // Exactly one visible notification per (user, TAG), and one per intent.
-        let visible = Dictionary(grouping: state.notifications, by: { "\($0.userID)|\($0.tag ?? "")" })
-        #expect(visible.count == 2000)
-        #expect(visible.values.allSatisfy { $0.count == 1 })
-        let tags = Set(try h.db.query("SELECT payload->>'TAG' FROM outbox.intents WHERE kind <> 'chat.create'").map { try $0.decode(0, as: String.self) })
-        #expect(Set(state.notifications.compactMap(\.tag)) == tags)
-        // Exactly one chat per entity pair, and the intent knows its id.
-        #expect(state.chats.count == 100)
-        #expect(Set(state.chats.map { "\($0.entityType)|\($0.entityID)" }).count == 100)
-        for row in try h.db.query("SELECT payload->>'ENTITY_ID', result_id FROM outbox.intents WHERE kind = 'chat.create'") {
-            let entity: String = try row.decode(0)
-            #expect(state.chats.first { $0.entityID == entity }?.id == (try row.decode(1, as: Int64.self)))
-        }
-        let report = try Verifier().verify(on: h.db)
-        #expect(report.isConsistent, "\(report.mismatches.prefix(5))")
+        try await h.expectOneEffectEach(notifications: 2000, chats: 100)
         TestSecrets.expectAbsent(TestSecrets.known, in: try h.everythingButSecrets(), "the log or intents")
         }
     }

@@ -63,6 +63,13 @@ struct IdempotentValuesTests {
             (["ENTITY_TYPE": "DEAL", "ENTITY_ID": "0"], "ENTITY_ID"),
             (["ENTITY_TYPE": "0", "ENTITY_ID": "7"], "ENTITY_TYPE"),
             (["ENTITY_TYPE": " ", "ENTITY_ID": "7"], "ENTITY_TYPE"),
+            // A portal's collation ignores trailing blanks and accents: such pairs could not be told apart.
+            (["ENTITY_TYPE": "DEAL", "ENTITY_ID": "7 "], "ENTITY_ID"),
+            (["ENTITY_TYPE": "DEAL", "ENTITY_ID": " 7"], "ENTITY_ID"),
+            (["ENTITY_TYPE": "DEAL", "ENTITY_ID": "café"], "ENTITY_ID"),
+            (["ENTITY_TYPE": "CRM ", "ENTITY_ID": "7"], "ENTITY_TYPE"),
+            (["ENTITY_TYPE": "SHOP-DEAL", "ENTITY_ID": "7"], "ENTITY_TYPE"),
+            (["ENTITY_TYPE": "SÜD", "ENTITY_ID": "7"], "ENTITY_TYPE"),
         ]
         for (fields, field) in refused {
             let error = try #require(throws: EnqueueError.self, "\(fields)") {
@@ -78,6 +85,43 @@ struct IdempotentValuesTests {
             #expect(try payload(id)["ENTITY_TYPE"] == "B24OUTBOX")
             #expect(try payload(id)["ENTITY_ID"]?.stringValue?.isEmpty == false)
         }
+    }
+
+    @Test("a derived ENTITY_ID is the key when a portal can find it again by it, else the key's SHA-256")
+    func derivedEntityIDsCanBeLookedUp() throws {
+        for key in ["0", " padded ", "заказ-7", "two  words"] {
+            let id = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t"], key: key), on: db)
+            let entityID = try #require(try payload(id)["ENTITY_ID"]?.stringValue)
+            if key == "two  words" {
+                #expect(entityID == key)
+            } else {
+                #expect(entityID.hasPrefix("sha256:") && entityID.count == 71, "\(key): \(entityID)")
+            }
+        }
+    }
+
+    @Test("two producers enqueueing one entity pair under different keys at once: the second waits and gets the first's intent")
+    func concurrentProducersShareOnePair() async throws {
+        let other = try scratch.connect()
+        defer { other.close() }
+        let fields: [String: JSONValue] = ["TITLE": "Deal 9", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "9"]
+        try db.execute("BEGIN")
+        let first = try Producer.enqueue(.chat(portal: "main", fields: fields, key: "producer-a"), on: db)
+        let conninfo = scratch.conninfo
+        let second = Task.detached { () throws -> Int64 in
+            let connection = try Connection(conninfo)
+            defer { connection.close() }
+            return try Producer.enqueue(.chat(portal: "main", fields: fields, key: "producer-b"), on: connection)
+        }
+        // The second producer waits on the first's uncommitted pair.
+        while try other.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+            .first!.decode(0, as: Int.self) == 0 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try db.execute("COMMIT")
+        #expect(try await second.value == first)
+        #expect(try other.query("SELECT count(*) FROM outbox.intents WHERE kind = 'chat.create'").first!.decode(0, as: Int.self) == 1)
+        #expect(try Verifier().verify(on: other).isConsistent)
     }
 
     @Test("entity types of Bitrix24's own chats (CRM, LINES, TASKS, SONET_GROUP, CALENDAR…) are refused, in any case")
@@ -126,6 +170,7 @@ struct IdempotentValuesTests {
         }
         #expect(error.field == "ENTITY_ID")
         #expect(error.message.contains("intent \(first)"))
+        #expect(!error.message.contains("cancel that intent"), "cancelling does not free the pair")
         // The portal compares pairs without regard to case: so does the outbox.
         var upper = fields
         upper["ENTITY_ID"] = "7"
@@ -160,5 +205,32 @@ struct IdempotentValuesTests {
         #expect(try written() == before)
         _ = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t", "AVATAR": .string(String(avatar.dropLast())),
                                                             "USERS": .array((1...1000).map { .int(Int64($0)) })]), on: db)
+    }
+
+    @Test("migrating cancels chat intents not yet delivered whose entity pair an older intent holds, with the entry that says why")
+    func migrationCancelsLaterIntentsOfAPair() throws {
+        let old = try ScratchDatabase()
+        let oldDB = try old.connect()
+        defer { oldDB.close() }
+        try Migrator(migrations: Migration.bundled.filter { $0.name < "014" }).migrate(on: oldDB)
+        try oldDB.execute("""
+            INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code)
+            VALUES ('main', 'https://example.bitrix24.com', 'webhook', 1, 'c0de')
+            """)
+        let fields: [String: JSONValue] = ["TITLE": "Deal 3", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "3"]
+        let holder = try Producer.enqueue(.chat(portal: "main", fields: fields, key: "first"), on: oldDB)
+        let later = try Producer.enqueue(.chat(portal: "main", fields: fields, key: "second"), on: oldDB)
+        let alone = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "Deal 4", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "4"]), on: oldDB)
+        #expect(holder != later)
+        try Migrator().migrate(on: oldDB)
+
+        let statuses = try oldDB.query("SELECT id, status FROM outbox.intents ORDER BY id").map {
+            "\(try $0.decode(0, as: Int64.self)):\(try $0.decode(1, as: String.self))"
+        }
+        #expect(statuses == ["\(holder):pending", "\(later):cancelled", "\(alone):pending"])
+        let reason = try oldDB.query("SELECT data->>'reason' FROM outbox.log WHERE intent_id = $1 AND type = 'intent.cancelled'", [later])
+        #expect(try reason.first?.decode(0, as: String.self) == "intent \(holder) holds its entity pair")
+        #expect(try Producer.enqueue(.chat(portal: "main", fields: fields, key: "third"), on: oldDB) == holder)
+        #expect(try Verifier().verify(on: oldDB).isConsistent)
     }
 }

@@ -71,23 +71,45 @@ struct LeaseLossTests {
         let ids = try enqueue(3)
         #expect(try dieHolding(limit: 3, owner: "w1") == ids)
         #expect(try ids.map { try status($0).0 } == ["pending", "pending", "pending"])
-        // Alone, but its first loss: pending too.
+        // Alone in its pool, but its first and second loss: pending too (a process killed from
+        // outside looks the same).
         let alone = try enqueue(4).last!
         try db.execute("UPDATE outbox.intents SET next_attempt_at = now() + interval '1 hour' WHERE id <> $1", [alone])
         #expect(try dieHolding(limit: 4, owner: "w2") == [alone])
         #expect(try status(alone) == ("pending", 1))
+        #expect(try dieHolding(limit: 4, owner: "w3") == [alone])
+        #expect(try status(alone) == ("pending", 2))
+    }
+
+    @Test("a suspect claimed alone is no culprit when its pool held other intents too: a crash takes every thread's claim")
+    func aPoolThatHeldOthersNamesNoCulprit() throws {
+        let ids = try enqueue(2)
+        _ = try dieHolding(limit: 2, owner: "host-1-aaa/1")
+        #expect(try ids.map { try status($0).1 } == [1, 1])
+        // Two threads of one pool each hold one of them, alone, and the pool dies.
+        for (worker, id) in zip(["host-1-bbb/1", "host-1-bbb/2"], ids) {
+            #expect(try IntentStore(owner: worker).claim(limit: 2, lease: .milliseconds(1), on: db).map(\.id) == [id])
+        }
+        Thread.sleep(forTimeInterval: 0.02)
+        try IntentStore.reapExpiredLeases(on: db)
+        #expect(try ids.map { try status($0).0 } == ["pending", "pending"])
+        // Held by a pool that held nothing else, the first one's next loss is its verdict.
+        #expect(try dieHolding(limit: 2, owner: "host-1-ccc/3") == [ids[0]])
+        #expect(try status(ids[0]).0 == "dead")
+        #expect(try status(ids[1]).0 == "pending")
+        #expect(try Verifier().verify(on: db).isConsistent)
     }
 
     @Test("a claim stops at its byte budget (the first intent always comes), so large chats do not fill a worker's memory")
     func aClaimHasAByteBudget() throws {
-        // Avatars of 200,000 characters that do not compress: about that many bytes stored each.
+        // Avatars of 200,000 characters: about that many bytes as text each.
         var random = SystemRandomNumberGenerator()
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-        for i in 0..<5 {
+        for i in 0..<6 {
             let avatar = String((0..<200_000).map { _ in alphabet[Int(random.next() % 64)] })
             _ = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": .string("c\(i)"), "AVATAR": .string(avatar)]), on: db)
         }
-        let sizes = try db.query("SELECT pg_column_size(payload) FROM outbox.intents ORDER BY next_attempt_at, id").map { try $0.decode(0, as: Int.self) }
+        let sizes = try db.query("SELECT octet_length(payload::text) FROM outbox.intents ORDER BY next_attempt_at, id").map { try $0.decode(0, as: Int.self) }
         #expect(sizes.allSatisfy { $0 > 150_000 })
         let store = IntentStore(owner: "w")
         // Room for two and a half: the third starts inside the budget, the fourth would not.
@@ -95,7 +117,18 @@ struct LeaseLossTests {
         #expect(try store.claim(limit: 50, lease: .seconds(60), bytes: budget, on: db).count == 3)
         // A budget smaller than one intent still takes one.
         #expect(try store.claim(limit: 50, lease: .seconds(60), bytes: 1, on: db).count == 1)
-        #expect(try store.claim(limit: 50, lease: .seconds(60), on: db).count == 1)
+        // The default (16 MiB) has room for the two left.
+        #expect(try store.claim(limit: 50, lease: .seconds(60), on: db).count == 2)
+    }
+
+    @Test("a payload that compresses well is measured as the text a worker holds, not as stored")
+    func compressedPayloadsCountInFull() throws {
+        let avatar = String(repeating: "A", count: 1_000_000)
+        for i in 0..<3 {
+            _ = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": .string("c\(i)"), "AVATAR": .string(avatar)]), on: db)
+        }
+        #expect(try db.query("SELECT max(pg_column_size(payload)) FROM outbox.intents").first!.decode(0, as: Int.self) < 100_000)
+        #expect(try IntentStore(owner: "w").claim(limit: 50, lease: .seconds(60), bytes: 1_500_000, on: db).count == 2)
     }
 
     @Test("retry and release times are counted from the database's clock, not the worker's")
