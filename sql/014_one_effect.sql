@@ -34,32 +34,38 @@ CREATE INDEX chat_entities_intent ON outbox.chat_entities (intent_id);
 LOCK TABLE outbox.intent_keys IN EXCLUSIVE MODE;
 ALTER TABLE outbox.intents ADD COLUMN lease_expiries integer NOT NULL DEFAULT 0 CHECK (lease_expiries >= 0);
 
--- Existing chats: the oldest intent of each pair holds it.
+-- Existing chats: of each pair's intents, the one furthest along holds it (delivered, then in
+-- flight, pending, dead, cancelled), the oldest among equals.
 INSERT INTO outbox.chat_entities (portal_id, entity_type, entity_id, intent_id)
 SELECT DISTINCT ON (portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'ENTITY_ID'))
        portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'ENTITY_ID'), id
   FROM outbox.intents
  WHERE kind = 'chat.create' AND payload->>'ENTITY_TYPE' IS NOT NULL AND payload->>'ENTITY_ID' IS NOT NULL
- ORDER BY portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'ENTITY_ID'), id;
+ ORDER BY portal_id, lower(payload->>'ENTITY_TYPE'), lower(payload->>'ENTITY_ID'),
+          array_position(ARRAY['delivered', 'claimed', 'pending', 'dead', 'cancelled'], status), id;
 
--- An older intent holds the pair of these, which are not delivered and not in flight: sent, they
--- would make a second chat. They are cancelled, each with the entry that says why.
+-- Chats not delivered and not in flight that, sent, could make a second chat: another intent
+-- holds their pair, or their pair cannot be looked up at all (missing, null, "" or "0", which
+-- the rules before accepted). They are cancelled, each with the entry that says why.
 WITH chosen AS (
-    SELECT i.id, i.status AS previous, c.intent_id AS holder
+    SELECT i.id, i.status AS previous,
+           CASE WHEN c.intent_id IS NULL OR c.intent_id = i.id THEN 'its entity pair cannot be looked up'
+                ELSE format('intent %s holds its entity pair', c.intent_id) END AS reason
       FROM outbox.intents i
-      JOIN outbox.chat_entities c
+      LEFT JOIN outbox.chat_entities c
         ON c.portal_id = i.portal_id AND c.entity_type = lower(i.payload->>'ENTITY_TYPE')
        AND c.entity_id = lower(i.payload->>'ENTITY_ID')
-     WHERE i.kind = 'chat.create' AND i.status IN ('pending', 'dead') AND c.intent_id <> i.id
+     WHERE i.kind = 'chat.create' AND i.status IN ('pending', 'dead')
+       AND (c.intent_id IS DISTINCT FROM i.id
+            OR btrim(i.payload->>'ENTITY_TYPE') IN ('', '0') OR btrim(i.payload->>'ENTITY_ID') IN ('', '0'))
 ), cancelled AS (
     UPDATE outbox.intents i SET status = 'cancelled', updated_at = now()
       FROM chosen WHERE i.id = chosen.id
-    RETURNING i.id, i.portal_id, chosen.previous, chosen.holder
+    RETURNING i.id, i.portal_id, chosen.previous, chosen.reason
 )
 INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
 SELECT 'intent-' || id, 'intent.cancelled', id, portal_id,
-       jsonb_build_object('by', 'migration 014_one_effect', 'previous_status', previous,
-                          'reason', format('intent %s holds its entity pair', holder))
+       jsonb_build_object('by', 'migration 014_one_effect', 'previous_status', previous, 'reason', reason)
   FROM cancelled;
 
 REVOKE ALL ON outbox.chat_entities FROM PUBLIC;
@@ -75,7 +81,7 @@ CREATE TABLE outbox.lost_workers (
     held     bigint NOT NULL
 );
 REVOKE ALL ON outbox.lost_workers FROM PUBLIC;
-GRANT SELECT, INSERT, DELETE ON outbox.lost_workers TO b24outbox_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox.lost_workers TO b24outbox_worker;
 GRANT SELECT ON outbox.lost_workers TO b24outbox_audit;
 
 -- The pairs follow deleted and truncated intents, as the keys do.
@@ -243,10 +249,11 @@ BEGIN
         END IF;
         v_key := coalesce(v_key, 'auto:' || md5(p_kind || v_payload::text));
         -- The key as ENTITY_ID, unless the portal could not find it again by it ("0", blanks at
-        -- its ends, other than ASCII): then its SHA-256.
+        -- its ends, other than ASCII) or could take it for another key (it ignores case): then
+        -- its SHA-256.
         IF NOT v_payload ? 'ENTITY_TYPE' THEN
             v_payload := v_payload || jsonb_build_object('ENTITY_TYPE', 'B24OUTBOX', 'ENTITY_ID',
-                CASE WHEN outbox.is_lookup_id(v_key) THEN v_key
+                CASE WHEN outbox.is_lookup_id(v_key) AND v_key = lower(v_key) THEN v_key
                      ELSE 'sha256:' || encode(sha256(convert_to(v_key, 'UTF8')), 'hex') END);
         END IF;
     ELSE

@@ -47,12 +47,15 @@ public final class ChildProcess: @unchecked Sendable {
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
+        // Before the spawn, which can take a while on a loaded machine: the child's time counts
+        // from when it was asked for, as a caller timing it from just before expects.
+        let asked = ContinuousClock.now
         let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard status == 0 else {
             throw ChildProcessError(description: "cannot run \(executable): \(String(cString: strerror(status)))")
         }
         self.pid = pid
-        started = .now
+        started = asked
     }
 
     public func signal(_ number: Int32) {

@@ -62,6 +62,8 @@ extension IntentStore {
                AND ($4::text IS NULL OR i.kind = $4)
                AND ($5::text IS NULL OR lower(i.last_error->>'error') = lower($5))
                AND ($6::timestamptz IS NULL OR i.updated_at >= $6)
+               -- A chat whose entity pair another intent holds is never sent again.
+               AND (i.kind <> 'chat.create' OR EXISTS (SELECT 1 FROM outbox.chat_entities c WHERE c.intent_id = i.id))
             """
         if dryRun {
             return try db.query("\(filter) AND $7::text IS NOT NULL ORDER BY i.id", parameters).map { try $0.decode(0) }

@@ -215,7 +215,8 @@ public struct IntentStore: Sendable {
     /// in a row, the last alone, make that unlikely.)
     @discardableResult
     public static func reapExpiredLeases(
-        limit: Int = 1000, chatSettle: Duration = WorkerPool.Configuration().chatSettle, on db: Connection
+        limit: Int = 1000, chatSettle: Duration = WorkerPool.Configuration().chatSettle,
+        lease: Duration = WorkerPool.Configuration().lease, on db: Connection
     ) throws -> Int {
         let reaped = try db.query("""
             WITH expired AS (
@@ -234,12 +235,16 @@ public struct IntentStore: Sendable {
                                         WHERE o.status = 'claimed'
                                           AND (o.lease_owner = p.pool OR left(o.lease_owner, length(p.pool) + 1) = p.pool || '/'))
                   FROM (SELECT DISTINCT pool FROM expired) p
-                ON CONFLICT (pool) DO NOTHING
+                -- A pool seen losing leases more than a lease ago (alive, then cut off again) is
+                -- counted afresh; within a lease, the first count stands.
+                ON CONFLICT (pool) DO UPDATE
+                   SET held = CASE WHEN lost_workers.lost_at < now() - make_interval(secs => $3)
+                                   THEN excluded.held ELSE lost_workers.held END,
+                       lost_at = CASE WHEN lost_workers.lost_at < now() - make_interval(secs => $3)
+                                      THEN excluded.lost_at ELSE lost_workers.lost_at END
                 RETURNING pool, held
             ), judged AS (
-                SELECT e.*, e.lease_expiries >= 2 AND coalesce(
-                           (SELECT n.held FROM noted n WHERE n.pool = e.pool),
-                           (SELECT w.held FROM outbox.lost_workers w WHERE w.pool = e.pool)) = 1 AS poison
+                SELECT e.*, e.lease_expiries >= 2 AND (SELECT n.held FROM noted n WHERE n.pool = e.pool) = 1 AS poison
                   FROM expired e
             ), reset AS (
                 UPDATE outbox.intents i
@@ -266,7 +271,7 @@ public struct IntentStore: Sendable {
                         ELSE jsonb_build_object('previous_worker', owner, 'lease_expires_at', expired_at, 'attempt', attempts,
                                                 'lease_expiries', lease_expiries, 'next_attempt_at', next_attempt_at) END
               FROM reset
-            """, [limit, chatSettle.inSeconds]).affectedRows
+            """, [limit, chatSettle.inSeconds, lease.inSeconds]).affectedRows
         if reaped > 0 {
             // A pool's leases all run out within a lease of its death: a day is plenty.
             try db.execute("DELETE FROM outbox.lost_workers WHERE lost_at < now() - interval '1 day'")

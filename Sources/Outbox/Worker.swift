@@ -52,7 +52,7 @@ struct Worker {
     private func turn(_ db: Connection, lastReap: inout ContinuousClock.Instant) throws -> Bool {
         if ContinuousClock.now - lastReap > .seconds(5) {
             lastReap = .now
-            try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, on: db)
+            try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, lease: configuration.lease, on: db)
         }
         // Taken before looking, so a wake-up that lands between an empty claim and the wait
         // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.

@@ -89,7 +89,7 @@ struct IdempotentValuesTests {
 
     @Test("a derived ENTITY_ID is the key when a portal can find it again by it, else the key's SHA-256")
     func derivedEntityIDsCanBeLookedUp() throws {
-        for key in ["0", " padded ", "заказ-7", "two  words"] {
+        for key in ["0", " padded ", "заказ-7", "Order-1", "two  words"] {
             let id = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "t"], key: key), on: db)
             let entityID = try #require(try payload(id)["ENTITY_ID"]?.stringValue)
             if key == "two  words" {
@@ -221,16 +221,37 @@ struct IdempotentValuesTests {
         let holder = try Producer.enqueue(.chat(portal: "main", fields: fields, key: "first"), on: oldDB)
         let later = try Producer.enqueue(.chat(portal: "main", fields: fields, key: "second"), on: oldDB)
         let alone = try Producer.enqueue(.chat(portal: "main", fields: ["TITLE": "Deal 4", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "4"]), on: oldDB)
+        // A pair cancelled before, then enqueued again: the live one keeps the pair.
+        let five: [String: JSONValue] = ["TITLE": "Deal 5", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "5"]
+        let gaveUp = try Producer.enqueue(.chat(portal: "main", fields: five, key: "five-a"), on: oldDB)
+        #expect(try IntentStore.cancel([gaveUp], by: "test", on: oldDB) == [gaveUp])
+        let again = try Producer.enqueue(.chat(portal: "main", fields: five, key: "five-b"), on: oldDB)
+        // Pairs the rules before let through, which no lookup can find.
+        let unfindable = try [
+            #"{"TITLE": "x", "ENTITY_TYPE": null, "ENTITY_ID": null}"#,
+            #"{"TITLE": "y", "ENTITY_TYPE": "DEAL", "ENTITY_ID": ""}"#,
+            #"{"TITLE": "z", "ENTITY_TYPE": "DEAL", "ENTITY_ID": "0"}"#,
+        ].map { fields in
+            try oldDB.query("SELECT outbox.enqueue_chat('main', $1::jsonb)", [fields]).first!.decode(0, as: Int64.self)
+        }
         #expect(holder != later)
         try Migrator().migrate(on: oldDB)
 
         let statuses = try oldDB.query("SELECT id, status FROM outbox.intents ORDER BY id").map {
             "\(try $0.decode(0, as: Int64.self)):\(try $0.decode(1, as: String.self))"
         }
-        #expect(statuses == ["\(holder):pending", "\(later):cancelled", "\(alone):pending"])
+        #expect(statuses == ["\(holder):pending", "\(later):cancelled", "\(alone):pending", "\(gaveUp):cancelled", "\(again):pending"]
+                + unfindable.map { "\($0):cancelled" })
         let reason = try oldDB.query("SELECT data->>'reason' FROM outbox.log WHERE intent_id = $1 AND type = 'intent.cancelled'", [later])
         #expect(try reason.first?.decode(0, as: String.self) == "intent \(holder) holds its entity pair")
+        for id in unfindable {
+            let why = try oldDB.query("SELECT data->>'reason' FROM outbox.log WHERE intent_id = $1 AND type = 'intent.cancelled'", [id])
+            #expect(try why.first?.decode(0, as: String.self) == "its entity pair cannot be looked up")
+        }
         #expect(try Producer.enqueue(.chat(portal: "main", fields: fields, key: "third"), on: oldDB) == holder)
+        #expect(try Producer.enqueue(.chat(portal: "main", fields: five, key: "five-c"), on: oldDB) == again)
+        // A chat whose pair another intent holds is not replayed.
+        #expect(try IntentStore.replay(.init(ids: [later, gaveUp], statuses: [.cancelled]), by: "test", dryRun: false, on: oldDB).isEmpty)
         #expect(try Verifier().verify(on: oldDB).isConsistent)
     }
 }
