@@ -4,11 +4,13 @@
 -- * A chat names its entity pair with both ENTITY_TYPE and ENTITY_ID, in ASCII that a portal's
 --   collation compares as we do, neither empty nor "0" (PHP's empty() takes "0" for nothing, so
 --   a portal cannot look such a pair up), or with neither (derived: ENTITY_TYPE B24OUTBOX).
---   Chat intents not delivered whose pair an older intent holds are cancelled. Types that Bitrix24's own modules give their chats
---   are refused: a lookup would find the module's chat and record a delivery that never happened.
+--   Types that Bitrix24's own modules give their chats are refused: a lookup would find the
+--   module's chat and record a delivery that never happened.
 -- * One chat intent per (portal, entity pair), held in outbox.chat_entities: a second enqueue
 --   for a pair returns the intent that holds it when the fields are the same, and is refused
---   when they differ. So creations of one pair never run side by side.
+--   when they differ. So creations of one pair never run side by side. Of the chat intents
+--   enqueued before, those not delivered that another intent's pair, or a pair no lookup can
+--   find, would send twice are cancelled.
 -- * A derived chat key that would pass 200 characters keeps its first 135 and a SHA-256 of the
 --   whole, so long entity ids no longer share a key.
 -- * Chat fields have limits that bound a worker's memory (AVATAR 1,500,000 characters, USERS
@@ -70,7 +72,6 @@ SELECT 'intent-' || id, 'intent.cancelled', id, portal_id,
 
 REVOKE ALL ON outbox.chat_entities FROM PUBLIC;
 GRANT SELECT ON outbox.chat_entities TO b24outbox_worker, b24outbox_audit;
-
 
 -- Worker pools whose leases were found expired, with how many intents the pool held when the
 -- first of them was reaped (IntentStore.reapExpiredLeases): an intent is taken for a poison only
