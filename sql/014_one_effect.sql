@@ -8,9 +8,9 @@
 --   module's chat and record a delivery that never happened.
 -- * One chat intent per (portal, entity pair), held in outbox.chat_entities: a second enqueue
 --   for a pair returns the intent that holds it when the fields are the same, and is refused
---   when they differ. So creations of one pair never run side by side. Of the chat intents
---   enqueued before, those not delivered that another intent's pair, or a pair no lookup can
---   find, would send twice are cancelled.
+--   when they differ. So creations of one pair never run side by side. Chat intents enqueued
+--   before and not delivered are cancelled when another intent holds their pair or no lookup
+--   can find it.
 -- * A derived chat key that would pass 200 characters keeps its first 135 and a SHA-256 of the
 --   whole, so long entity ids no longer share a key.
 -- * Chat fields have limits that bound a worker's memory (AVATAR 1,500,000 characters, USERS
