@@ -162,7 +162,9 @@ struct Worker {
                 }
             }
         } catch let error as PostgresError where Self.isRefusal(error, on: db) {
-            lost = try recordAlone(outcomes[0], on: db)
+            // One outcome, refused as it was: straight to the details the database can take.
+            let (intent, outcome) = outcomes[0]
+            lost = try store.finish([(intent, outcome.withDetailsRefused(by: error))], on: db).lost
         }
         if !lost.isEmpty {
             pool.logger.warning("lease lost before the outcome was recorded; the new holder decides",
