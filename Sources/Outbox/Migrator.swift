@@ -7,6 +7,17 @@ import Postgres
 public struct Migrator: Sendable {
     public var migrations: [Migration]
 
+    /// Takes from PUBLIC what PostgreSQL grants it by default (EXECUTE on every new function)
+    /// or a migration might grant by mistake; each role's grants are untouched. Run after every
+    /// migration, in its transaction, because a function dropped and created again, or created
+    /// anew, gets the default back (`sql/015_least_privilege.sql`).
+    static let revokePublic = """
+        REVOKE ALL ON ALL FUNCTIONS IN SCHEMA outbox FROM PUBLIC;
+        REVOKE ALL ON ALL TABLES IN SCHEMA outbox FROM PUBLIC;
+        REVOKE ALL ON ALL SEQUENCES IN SCHEMA outbox FROM PUBLIC;
+        REVOKE ALL ON SCHEMA outbox FROM PUBLIC;
+        """
+
     /// The advisory lock key: "b24out" in ASCII.
     static let lockKey: Int64 = 0x6232_346F_7574
 
@@ -39,11 +50,16 @@ public struct Migrator: Sendable {
         for migration in migrations where statuses.contains(where: { $0.name == migration.name && $0.state == .pending }) {
             try db.transaction { db in
                 try db.executeScript(migration.sql)
+                try db.executeScript(Self.revokePublic)
                 try db.execute(
                     "INSERT INTO outbox.schema_migrations (name, checksum) VALUES ($1, \(Self.checksumSQL("$2")))",
                     [migration.name, migration.sql])
             }
             applied.append(migration.name)
+        }
+        // Also when nothing was pending: a function re-created by hand gets PUBLIC back.
+        if applied.isEmpty, try db.query("SELECT to_regnamespace('outbox') IS NOT NULL").first!.decode(0, as: Bool.self) {
+            try db.executeScript(Self.revokePublic)
         }
         return applied
     }

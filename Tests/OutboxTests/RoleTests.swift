@@ -74,9 +74,19 @@ struct RoleTests {
                 "INSERT INTO outbox.intents (portal_id, kind, payload, idempotency_key) VALUES (1, 'notify.personal', '{}', 'k')",
                 "DELETE FROM outbox.intents",
                 "DELETE FROM outbox.portals",
+                // The database sets seq and recorded_at: no backdated entry, no chosen (duplicate) seq.
+                "INSERT INTO outbox.log (recorded_at, stream, type) VALUES (now() - interval '400 days', 'x', 'intent.enqueued')",
+                "INSERT INTO outbox.log (seq, stream, type) OVERRIDING SYSTEM VALUE VALUES (1, 'x', 'intent.enqueued')",
+                "INSERT INTO outbox.log OVERRIDING SYSTEM VALUE SELECT * FROM outbox.log",
+                "COPY outbox.log (seq, recorded_at, stream, type) FROM STDIN",
+                "COPY outbox.log FROM STDIN",
             ] {
                 #expect(refusal(role, sql, on: h.db) == "42501", "\(sql)")
             }
+            #expect(refusal(role, "INSERT INTO outbox.log (stream, type, intent_id, portal_id, data) VALUES ('x', 'intent.enqueued', NULL, NULL, '{}')", on: h.db) == nil,
+                    "appends naming the columns it may")
+            let duplicates = try h.db.query("SELECT count(*) - count(DISTINCT seq) FROM outbox.log").first!.decode(0, as: Int.self)
+            #expect(duplicates == 0)
         }
     }
 
@@ -104,6 +114,34 @@ struct RoleTests {
             ] {
                 #expect(refusal(role, sql, on: h.db) == "42501", "\(sql)")
             }
+        }
+    }
+
+    @Test("neither the auditor nor a login with nothing but schema USAGE can send or spend a portal's rate budget")
+    func noSendingWithoutTheRole() async throws {
+        try await DeliveryHarness.with { h in
+            let usageOnly = "b24o_usage_\(UUID().uuidString.prefix(8).lowercased())"
+            try h.db.execute("CREATE ROLE \(usageOnly) NOLOGIN")
+            try h.db.execute("GRANT USAGE ON SCHEMA outbox TO \(usageOnly)")
+            defer {
+                _ = try? h.db.execute("REVOKE ALL ON SCHEMA outbox FROM \(usageOnly)")
+                _ = try? h.db.execute("DROP ROLE IF EXISTS \(usageOnly)")
+            }
+            for role in ["b24outbox_audit", usageOnly] {
+                for sql in [
+                    #"SELECT outbox.enqueue('sim', 'notify.personal', '{"USER_ID": 1, "MESSAGE": "sent by a reader"}')"#,
+                    "SELECT outbox.enqueue_notification('sim', 1, 'sent by a reader')",
+                    "SELECT outbox.enqueue_chat('sim', '{\"TITLE\": \"by a reader\"}')",
+                    "SELECT outbox.take_rate_slots(1, 50)",
+                    "SELECT outbox.take_rate_slot(1)",
+                    "SELECT outbox.note_rate_limited(1)",
+                    "SELECT outbox.is_plain_notification('notify.personal', '{}', 'k')",
+                    "SELECT outbox.ensure_log_partitions(1)",
+                ] {
+                    #expect(refusal(role, sql, on: h.db) == "42501", "\(role): \(sql)")
+                }
+            }
+            #expect(try h.statusCounts() == [:], "nothing was enqueued")
         }
     }
 
