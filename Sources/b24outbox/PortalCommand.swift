@@ -17,16 +17,22 @@ struct PortalCommand: ParsableCommand {
                 Webhook:  b24outbox portal add main --url https://example.bitrix24.com/rest/1/CODE/
                 OAuth:    b24outbox portal add main --url https://example.bitrix24.com --token ACCESS \\
                               --refresh-token REFRESH --client-id ID --client-secret SECRET --app-token APP
-                Secrets are stored in outbox.portals only and never printed.
+                Secrets are stored in outbox.portals only and never printed. Keep them off the
+                command line (ps and shell history show it): --url, --token, --refresh-token,
+                --client-secret and --app-token each take @FILE (read a file), - (read standard
+                input, one option per run) or env:NAME (read an environment variable):
+                          b24outbox portal add main --url @/run/secrets/webhook-url
+                          printf %s "$TOKEN" | b24outbox portal add main --url https://example.bitrix24.com --token - \\
+                              --refresh-token env:B24_REFRESH --client-id ID --client-secret @client-secret
                 """)
 
         @Argument(help: "Portal name (letters, digits, '.', '_', '-').") var name: String
-        @Option(help: "Incoming-webhook URL, or the portal address when --token is given.") var url: String
-        @Option(help: "OAuth access token.") var token: String?
-        @Option(help: "OAuth refresh token.") var refreshToken: String?
+        @Option(help: "Incoming-webhook URL, or the portal address when --token is given (or @FILE, -, env:NAME).") var url: String
+        @Option(help: "OAuth access token (or @FILE, -, env:NAME).") var token: String?
+        @Option(help: "OAuth refresh token (or @FILE, -, env:NAME).") var refreshToken: String?
         @Option(help: "OAuth application client id.") var clientId: String?
-        @Option(help: "OAuth application client secret.") var clientSecret: String?
-        @Option(help: "Application token that inbound events must carry (auth[application_token]).") var appToken: String?
+        @Option(help: "OAuth application client secret (or @FILE, -, env:NAME).") var clientSecret: String?
+        @Option(help: "Application token that inbound events must carry (auth[application_token]; or @FILE, -, env:NAME).") var appToken: String?
         @Option(help: "The portal's member id (identifies inbound events).") var memberId: String?
         @Option(help: "The portal's domain (default: the URL's host).") var domain: String?
         @Option(help: "Bitrix24 request bucket size (50; 250 on Enterprise).") var rateBucket = 50
@@ -37,6 +43,17 @@ struct PortalCommand: ParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
+            var secrets = SecretInput()
+            let url: String, token: String?, refreshToken: String?, clientSecret: String?, appToken: String?
+            do {
+                url = try secrets.read(self.url, option: "--url")!
+                token = try secrets.read(self.token, option: "--token")
+                refreshToken = try secrets.read(self.refreshToken, option: "--refresh-token")
+                clientSecret = try secrets.read(self.clientSecret, option: "--client-secret")
+                appToken = try secrets.read(self.appToken, option: "--app-token")
+            } catch let error as SecretInputError {
+                throw ValidationError(error.description)
+            }
             guard let address = URL(string: url) else { throw ValidationError("--url is not a URL") }
             let credentials: Bitrix24Credentials
             do {

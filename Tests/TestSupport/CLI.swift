@@ -21,10 +21,11 @@ public enum CLI {
         return URL(fileURLWithPath: ".build/debug/b24outbox")
     }
 
+    /// `input` is written to the command's standard input, which is then closed.
     public static func run(
-        _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, extraSecrets: [String] = []
     ) throws -> Output {
-        try spawn(arguments, environment: environment, extraSecrets: extraSecrets).wait()
+        try spawn(arguments, environment: environment, input: input, extraSecrets: extraSecrets).wait()
     }
 }
 
@@ -41,7 +42,7 @@ public final class RunningCommand: @unchecked Sendable {
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
 
-    init(arguments: [String], environment: [String: String], extraSecrets: [String]) throws {
+    init(arguments: [String], environment: [String: String], input: String?, extraSecrets: [String]) throws {
         self.arguments = arguments
         self.extraSecrets = extraSecrets
         process = Process()
@@ -52,7 +53,13 @@ public final class RunningCommand: @unchecked Sendable {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
         DispatchQueue.global().async(group: group) { self.stdoutData = out.fileHandleForReading.readDataToEndOfFile() }
         DispatchQueue.global().async(group: group) { self.stderrData = err.fileHandleForReading.readDataToEndOfFile() }
     }
@@ -83,9 +90,9 @@ public final class RunningCommand: @unchecked Sendable {
 
 extension CLI {
     public static func spawn(
-        _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, extraSecrets: [String] = []
     ) throws -> RunningCommand {
-        try RunningCommand(arguments: arguments, environment: environment, extraSecrets: extraSecrets)
+        try RunningCommand(arguments: arguments, environment: environment, input: input, extraSecrets: extraSecrets)
     }
 }
 
