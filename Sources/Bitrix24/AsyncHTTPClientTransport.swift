@@ -71,8 +71,9 @@ struct AsyncHTTPClientTransport: HTTPTransport {
         default:
             code = sent ? .transportError : .connectionFailed
         }
-        // Library errors name hosts and errnos, never our paths, but keep them short anyway.
-        let text = String(String(describing: error).prefix(200))
+        // Bounded here, cut short only once scrubbed (Bitrix24Error.scrubbed), so that no secret
+        // is cut in half before the scrub can find it.
+        let text = String(String(describing: error).prefix(2048))
         return Bitrix24Error(
             code: code, errorDescription: (sent ? "after sending: " : "before sending: ") + text,
             failureClass: sent ? .ambiguous : .notExecuted)

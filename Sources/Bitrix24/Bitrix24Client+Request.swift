@@ -75,7 +75,7 @@ extension Bitrix24Client {
             }
             var result = try Bitrix24Response.decode(
                 method: method, status: response.status, contentType: response.headers.first(name: "Content-Type"),
-                body: response.body)
+                body: response.body, secrets: credentials.secrets)
             result.elapsed = started.duration(to: .now)
             result.portalMovedTo = movedTo
             metadata["b24.status"] = "\(response.status)"

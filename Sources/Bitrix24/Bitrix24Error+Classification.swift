@@ -58,10 +58,11 @@ extension Bitrix24Error.FailureClass {
 }
 
 extension Bitrix24Error {
-    /// The same error with every occurrence of the given secrets replaced by `***`.
+    /// The same error with every occurrence of the given secrets (and of their long fragments)
+    /// replaced by `***`, then cut to `Redactor.descriptionLimit` characters.
     func scrubbed(of secrets: [String]) -> Self {
         var copy = self
-        copy.errorDescription = errorDescription.map { Redactor.scrub($0, secrets: secrets) }
+        copy.errorDescription = errorDescription.map { Redactor.scrub($0, secrets: secrets, limit: Redactor.descriptionLimit) }
         return copy
     }
 }

@@ -36,14 +36,14 @@ extension Bitrix24Response {
     /// by status since there is no code: 5xx and 2xx ambiguous, 429 rate limited, other 4xx
     /// permanent. Never throws anything but `Bitrix24Error`.
     package static func decode(
-        method: String, status: Int, contentType: String? = nil, body: [UInt8]
+        method: String, status: Int, contentType: String? = nil, body: [UInt8], secrets: [String] = []
     ) throws(Bitrix24Error) -> Bitrix24Response {
         guard let json = try? JSONValue(jsonData: body) else {
-            throw invalidResponse(method: method, status: status, contentType: contentType, body: body, what: "a non-JSON body")
+            throw invalidResponse(method: method, status: status, contentType: contentType, body: body, what: "a non-JSON body", secrets: secrets)
         }
         if let error = envelopeError(json, method: method, status: status) { throw error }
         guard (200..<300).contains(status), let result = json["result"] else {
-            throw invalidResponse(method: method, status: status, contentType: contentType, body: body, what: "JSON that is not a Bitrix24 envelope")
+            throw invalidResponse(method: method, status: status, contentType: contentType, body: body, what: "JSON that is not a Bitrix24 envelope", secrets: secrets)
         }
         return Bitrix24Response(
             method: method, result: result, time: json["time"].flatMap(Bitrix24Time.init(json:)),
@@ -61,7 +61,7 @@ extension Bitrix24Response {
     }
 
     static func invalidResponse(
-        method: String?, status: Int, contentType: String?, body: [UInt8], what: String
+        method: String?, status: Int, contentType: String?, body: [UInt8], what: String, secrets: [String] = []
     ) -> Bitrix24Error {
         let failureClass: Bitrix24Error.FailureClass
         switch status {
@@ -71,7 +71,7 @@ extension Bitrix24Response {
         }
         var text = "the server answered with \(what)"
         if let contentType, !contentType.isEmpty { text += " (\(contentType.prefix(60)))" }
-        let excerpt = Redactor.excerpt(of: body)
+        let excerpt = Redactor.excerpt(of: body, secrets: secrets)
         text += excerpt.isEmpty ? ", empty" : ": \(excerpt)"
         return Bitrix24Error(
             code: .invalidResponse, errorDescription: text, httpStatus: status, method: method, failureClass: failureClass)

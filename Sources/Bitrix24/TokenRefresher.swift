@@ -40,7 +40,7 @@ struct TokenRefresher: Sendable {
         do throws(Bitrix24Error) {
             let response = try await transport.send(
                 HTTPRequestData(method: .GET, url: url, headers: headers), timeout: configuration.requestTimeout)
-            let tokens = try Self.decode(response, method: method)
+            let tokens = try Self.decode(response, method: method, secrets: allSecrets)
             logger.info(
                 "bitrix24 token refreshed",
                 metadata: [
@@ -62,11 +62,11 @@ struct TokenRefresher: Sendable {
 
     /// `invalid_grant` (the refresh token is gone) is permanent; so is an expired-token answer
     /// from the token endpoint itself, since refreshing again cannot fix it.
-    static func decode(_ response: HTTPResponseData, method: String) throws(Bitrix24Error) -> OAuthTokens {
+    static func decode(_ response: HTTPResponseData, method: String, secrets: [String] = []) throws(Bitrix24Error) -> OAuthTokens {
         let contentType = response.headers.first(name: "Content-Type")
         guard let json = try? JSONValue(jsonData: response.body) else {
             throw Bitrix24Response.invalidResponse(
-                method: method, status: response.status, contentType: contentType, body: response.body, what: "a non-JSON body")
+                method: method, status: response.status, contentType: contentType, body: response.body, what: "a non-JSON body", secrets: secrets)
         }
         if var error = Bitrix24Response.envelopeError(json, method: method, status: response.status) {
             if error.failureClass == .tokenExpired { error.failureClass = .permanent }

@@ -128,6 +128,6 @@ import Testing
         #expect(Redactor.excerpt(of: Array("<html><title>Oops</title><body>long</body></html>".utf8)) == "Oops")
         #expect(Redactor.excerpt(of: Array("<p>Service\n\n  unavailable</p>".utf8)) == "Service unavailable")
         let long = String(repeating: "a", count: 500)
-        #expect(Redactor.excerpt(of: Array(long.utf8)).count == 161)
+        #expect(Redactor.excerpt(of: Array(long.utf8)).count == 161, "cut to 160 and an ellipsis")
     }
 }
