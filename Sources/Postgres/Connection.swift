@@ -13,14 +13,35 @@ public final class Connection {
     /// Statements prepared on this connection, by SQL text (see `queryPrepared`).
     var preparedStatements: [String: String] = [:]
 
+    /// What every connection gets unless its conninfo (or PGCONNECT_TIMEOUT) says otherwise: an
+    /// unreachable host gives up after 10 s, and a peer that vanished (a failover, a cut
+    /// network) is noticed by TCP keepalives within about a minute, not the kernel's hours.
+    public static let defaultParameters: [(keyword: String, value: String)] = [
+        ("connect_timeout", "10"),
+        ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+    ]
+
     /// Connects with a conninfo string (`host=… dbname=…`) or a URI (`postgres://user@host/db`).
     /// An empty string uses libpq's defaults and environment (`PGHOST`, `PGPORT`, `PGUSER`, …).
+    /// Errors never repeat the conninfo's password.
     public init(_ conninfo: String = "") throws {
-        guard let handle = PQconnectdb(conninfo) else {
+        let environment = ProcessInfo.processInfo.environment
+        // The user's conninfo comes last, as an expanded dbname, so it overrides the defaults.
+        let parameters = Self.defaultParameters.filter { $0.keyword != "connect_timeout" || environment["PGCONNECT_TIMEOUT"] == nil }
+            + [("dbname", conninfo)]
+        let keywords = parameters.map { strdup($0.keyword) } + [nil]
+        let values = parameters.map { strdup($0.value) } + [nil]
+        defer { (keywords + values).forEach { free($0) } }
+        let connection = keywords.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
+            values.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
+                PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+            }
+        }
+        guard let handle = connection else {
             throw PostgresError(code: .connectionFailure, message: "libpq could not allocate a connection")
         }
         guard PQstatus(handle) == CONNECTION_OK else {
-            let message = Self.lastErrorMessage(handle)
+            let message = Conninfo.redacting(Self.lastErrorMessage(handle), conninfo: conninfo)
             PQfinish(handle)
             throw PostgresError(code: .connectionFailure, message: message)
         }
@@ -48,6 +69,21 @@ public final class Connection {
         guard !closed else { return }
         closed = true
         PQfinish(handle)
+    }
+
+    /// The connection's settings as libpq resolved them (`connect_timeout`, `keepalives`, …),
+    /// without the password.
+    public var settings: [String: String] {
+        guard let options = PQconninfo(handle) else { return [:] }
+        defer { PQconninfoFree(options) }
+        var result: [String: String] = [:]
+        var option = options
+        while let keyword = option.pointee.keyword {
+            let name = String(cString: keyword)
+            if name != "password", let value = option.pointee.val { result[name] = String(cString: value) }
+            option += 1
+        }
+        return result
     }
 
     /// False once the server connection is lost or closed.
@@ -186,7 +222,7 @@ public final class Connection {
     }
 
     static func lastErrorMessage(_ handle: OpaquePointer) -> String {
-        let message = trimmed(String(cString: PQerrorMessage(handle)))
+        let message = Conninfo.redacting(trimmed(String(cString: PQerrorMessage(handle))))
         return message.isEmpty ? "connection failed" : message
     }
 

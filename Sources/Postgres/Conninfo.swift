@@ -1,3 +1,4 @@
+import CLibpq
 import Foundation
 
 /// Connection strings, as libpq takes them: a URI or `key=value` pairs.
@@ -10,5 +11,40 @@ public enum Conninfo {
             return url.string ?? base
         }
         return "\(base) dbname=\(database)"
+    }
+
+    /// `message` with every password it might repeat replaced by `***`: the one `conninfo`
+    /// holds (libpq echoes a URI it cannot parse, password included), and any `user:password@`
+    /// of a URI or `password=` pair in it.
+    public static func redacting(_ message: String, conninfo: String = "") -> String {
+        var text = message
+        for password in passwords(in: conninfo) where !password.isEmpty {
+            text = text.replacingOccurrences(of: password, with: "***")
+        }
+        text = text.replacingOccurrences(
+            of: #"(postgres(?:ql)?://[^:/@\s"]*:)[^@\s"]*@"#, with: "$1***@", options: .regularExpression)
+        text = text.replacingOccurrences(
+            of: #"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s"]+)"#, with: "$1***", options: [.regularExpression, .caseInsensitive])
+        return text
+    }
+
+    /// The password libpq would use from `conninfo`, as written and percent-decoded, when it parses;
+    /// else whatever sits between `user:` and `@` of a URI.
+    static func passwords(in conninfo: String) -> [String] {
+        var found: [String] = []
+        if let options = PQconninfoParse(conninfo, nil) {
+            defer { PQconninfoFree(options) }
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if String(cString: keyword) == "password", let value = option.pointee.val { found.append(String(cString: value)) }
+                option += 1
+            }
+        }
+        if let scheme = conninfo.range(of: "://"), let at = conninfo[scheme.upperBound...].lastIndex(of: "@"),
+           let colon = conninfo[scheme.upperBound..<at].firstIndex(of: ":") {
+            let raw = String(conninfo[conninfo.index(after: colon)..<at])
+            found += [raw, raw.removingPercentEncoding ?? raw]
+        }
+        return found.filter { $0.count >= 3 }
     }
 }

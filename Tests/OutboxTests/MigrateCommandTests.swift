@@ -34,4 +34,12 @@ struct MigrateCommandTests {
         #expect(output.stderr.contains("cannot connect to PostgreSQL"))
         #expect(output.stderr.contains("DATABASE_URL"))
     }
+
+    @Test("a database URL libpq cannot parse, or cannot reach, is an error that never prints its password",
+          arguments: ["postgresql://u:PASSWORD-4c3b2a@[::1/db", "postgresql://u:PASSWORD-4c3b2a@127.0.0.1:1/db"])
+    func passwordNeverPrinted(url: String) throws {
+        let output = try CLI.run(["migrate", "--database-url", url], extraSecrets: ["PASSWORD-4c3b2a", "4c3b2a"])
+        #expect(output.status != 0)
+        #expect(output.stderr.contains("cannot connect to PostgreSQL"), "\(output.stderr)")
+    }
 }
