@@ -27,8 +27,8 @@ cleanup() {
 trap cleanup EXIT
 start_throwaway_postgres
 ADMIN_URL="$THROWAWAY_DATABASE_URL"
-PG_PORT=$(python3 -c 'import sys, urllib.parse as u; print(u.urlsplit(sys.argv[1]).port)' "$ADMIN_URL")
-PG_OPTIONS="-p $PG_PORT -k $THROWAWAY_DIR/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+PG_PORT=$THROWAWAY_PORT
+PG_OPTIONS="-p $PG_PORT -k $THROWAWAY_DIR/socket -c listen_addresses= -c unix_socket_permissions=0700 -c fsync=off -c max_connections=200"
 APP_TOKEN=51856fefc120afa4b628cc82d3935cce   # the simulator's default application token
 
 pg_ctl_cluster() { "${THROWAWAY_RUN_AS[@]}" "$(pg_bin_dir)/pg_ctl" -D "$THROWAWAY_DIR/data" -l "$THROWAWAY_DIR/server.log" "$@" >/dev/null; }

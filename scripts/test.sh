@@ -5,8 +5,8 @@
 #
 # On a fresh Debian machine it first installs what is missing (PostgreSQL, libpq-dev,
 # pkg-config, a Python venv for the third-party wire-format check). The cluster lives in a
-# temporary directory with its own socket directory and port, and is stopped and removed on
-# exit, also when tests fail.
+# temporary directory, listens only on a socket in a directory no other user can enter (no
+# TCP), and is stopped and removed on exit, also when tests fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh

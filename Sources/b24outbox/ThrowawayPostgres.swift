@@ -6,8 +6,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// A PostgreSQL cluster in a temporary folder this process owns, with a socket directory and a
-/// port of its own, for `demo` when no database is given. As root it runs as the `postgres`
+/// A PostgreSQL cluster in a temporary folder this process owns, for `demo` when no database is
+/// given. It listens on no TCP address, only on a socket in a folder (0700) nobody else can
+/// enter, and refuses host connections: with trust on a TCP port any local user would be its
+/// superuser, able to run programs as whoever started it. As root it runs as the `postgres`
 /// user (PostgreSQL refuses to run as root). `stop()` stops it and deletes the folder.
 final class ThrowawayPostgres: Sendable {
     let folder: URL
@@ -17,7 +19,9 @@ final class ThrowawayPostgres: Sendable {
     private let runAs: String?
     private let stopped = Mutex(false)
 
-    var conninfo: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
+    /// The port names the socket file (`.s.PGSQL.PORT`); nothing listens on it over TCP.
+    var conninfo: String { "postgresql://postgres@/postgres?host=\(socket.path)&port=\(port)" }
+    var socket: URL { folder.appending(path: "socket") }
     var data: URL { folder.appending(path: "data") }
     private var commandLog: URL { folder.appending(path: "commands.log") }
     private var serverLog: URL { folder.appending(path: "server.log") }
@@ -38,7 +42,8 @@ final class ThrowawayPostgres: Sendable {
         var cluster: ThrowawayPostgres?
         do {
             let runAs = geteuid() == 0 ? "postgres" : nil
-            try FileManager.default.createDirectory(at: folder.appending(path: "socket"), withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(
+                at: folder.appending(path: "socket"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
             _ = FileManager.default.createFile(atPath: folder.appending(path: "commands.log").path, contents: nil)
             if let runAs { try handOver(folder, to: runAs) }
             for attempt in 1...5 {
@@ -46,12 +51,12 @@ final class ThrowawayPostgres: Sendable {
                 cluster = candidate
                 if attempt == 1 {
                     try candidate.require(candidate.execute("initdb", [
-                        "-D", candidate.data.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync",
+                        "-D", candidate.data.path, "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--no-sync",
                     ]), "initdb")
                 }
                 let started = try candidate.execute("pg_ctl", [
                     "-D", candidate.data.path, "-l", candidate.serverLog.path, "-w", "-t", "30", "start", "-o",
-                    "-p \(candidate.port) -k \(folder.appending(path: "socket").path) -c listen_addresses=127.0.0.1 "
+                    "-p \(candidate.port) -k \(candidate.socket.path) -c listen_addresses= -c unix_socket_permissions=0700 "
                         + "-c fsync=off -c synchronous_commit=off -c max_connections=100",
                 ])
                 if started == 0 { return candidate }

@@ -137,10 +137,7 @@ struct DeliveryHarness {
 
     /// Every table the outbox writes, except the portals table that holds the secrets, as text.
     func everythingButSecrets() throws -> String {
-        try db.query("""
-            SELECT coalesce((SELECT string_agg(l::text, E'\\n') FROM outbox.log l), '') || E'\\n' ||
-                   coalesce((SELECT string_agg(i::text, E'\\n') FROM outbox.intents i), '')
-            """).first!.decode(0)
+        try TestSecrets.databaseText(on: db)
     }
 }
 

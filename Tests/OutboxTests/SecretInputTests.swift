@@ -49,23 +49,23 @@ struct SecretInputTests {
 
     @Test("portal add reads every secret off the command line, and a bad source writes nothing",
           .enabled(if: TestEnvironment.hasDatabase))
-    func portalAdd() throws {
+    func portalAdd() async throws {
         let scratch = try ScratchDatabase()
         let db = try scratch.connect()
         let url = ["--database-url", scratch.conninfo]
         let secrets = ["file-access-token-1234", "stdin-refresh-token-5678", "env-client-secret-9012", "file-app-token-3456",
                        "webhookcodefromfile77"]
-        #expect(try CLI.run(["migrate"] + url).status == 0)
+        #expect(try await CLI.runDetached(["migrate"] + url).status == 0)
         let token = try Self.file(secrets[0] + "\n"), app = try Self.file(secrets[3]),
             webhook = try Self.file("https://hook.bitrix24.com/rest/1/\(secrets[4])/\n")
         defer { for path in [token, app, webhook] { try? FileManager.default.removeItem(atPath: path) } }
 
-        let added = try CLI.run(
+        let added = try await CLI.runDetached(
             ["portal", "add", "oauth", "--url", "https://oauth.bitrix24.com", "--token", "@\(token)", "--refresh-token", "-",
              "--client-id", "local.1", "--client-secret", "env:B24O_TEST_CLIENT_SECRET", "--app-token", "@\(app)"] + url,
             environment: ["B24O_TEST_CLIENT_SECRET": secrets[2]], input: secrets[1] + "\n", extraSecrets: secrets)
         #expect(added.status == 0, "\(added.stderr)")
-        let hook = try CLI.run(["portal", "add", "hook", "--url", "@\(webhook)"] + url, extraSecrets: secrets)
+        let hook = try await CLI.runDetached(["portal", "add", "hook", "--url", "@\(webhook)"] + url, extraSecrets: secrets)
         #expect(hook.status == 0, "\(hook.stderr)")
         let row = try db.query("""
             SELECT access_token, refresh_token, client_secret, application_token FROM outbox.portals WHERE name = 'oauth'
@@ -78,11 +78,12 @@ struct SecretInputTests {
             (["--url", "https://x.bitrix24.com", "--token", "env:B24O_UNSET_TOKEN"], [:], "--token: the environment variable B24O_UNSET_TOKEN is not set"),
             (["--url", "https://x.bitrix24.com", "--token", "-", "--refresh-token", "-"], [:], "--refresh-token: standard input is already read for --token"),
         ] {
-            let refused = try CLI.run(["portal", "add", "refused"] + arguments + url, environment: environment, input: "stdin-value-1",
+            let refused = try await CLI.runDetached(["portal", "add", "refused"] + arguments + url, environment: environment, input: "stdin-value-1",
                                       extraSecrets: secrets + ["stdin-value-1"])
             #expect(refused.status != 0)
             #expect(refused.stderr.contains(expected), "\(refused.stderr)")
         }
         #expect(try db.query("SELECT count(*) FROM outbox.portals WHERE name = 'refused'").first!.decode(0, as: Int.self) == 0)
+        TestSecrets.expectAbsent(secrets, in: try TestSecrets.databaseText(on: db), "the database outside outbox.portals")
     }
 }

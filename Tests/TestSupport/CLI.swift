@@ -101,9 +101,9 @@ extension CLI {
 // simulator and servers that the process is talking to.
 extension CLI {
     public static func runDetached(
-        _ arguments: [String], environment: [String: String] = [:], extraSecrets: [String] = []
+        _ arguments: [String], environment: [String: String] = [:], input: String? = nil, extraSecrets: [String] = []
     ) async throws -> Output {
-        try await spawn(arguments, environment: environment, extraSecrets: extraSecrets).finish()
+        try await spawn(arguments, environment: environment, input: input, extraSecrets: extraSecrets).finish()
     }
 }
 

@@ -36,27 +36,32 @@ free_port() {
         || echo $(( 20000 + RANDOM % 20000 ))
 }
 
-# Starts a cluster in a new temporary directory; sets THROWAWAY_DIR and THROWAWAY_DATABASE_URL.
-# As root, the cluster runs as the postgres user, which PostgreSQL requires.
+# Starts a cluster in a new temporary directory; sets THROWAWAY_DIR, THROWAWAY_PORT and
+# THROWAWAY_DATABASE_URL. As root, the cluster runs as the postgres user, which PostgreSQL
+# requires. It listens on no TCP address, only on a socket in a directory (0700) that only
+# its owner can enter, and refuses every host connection: trust would otherwise make any
+# local user its superuser, able to run programs as the user who started it.
 # THROWAWAY_PG_SETTINGS adds server settings (e.g. "-c shared_buffers=1GB").
 start_throwaway_postgres() {
     local bin port run_as=()
     bin=$(pg_bin_dir)
     THROWAWAY_DIR=$(mktemp -d /tmp/b24outbox-pg.XXXXXX)
     mkdir -p "$THROWAWAY_DIR/data" "$THROWAWAY_DIR/socket"
+    chmod 0700 "$THROWAWAY_DIR" "$THROWAWAY_DIR/socket"
     if [ "$(id -u)" -eq 0 ]; then
         id postgres >/dev/null 2>&1 || useradd --system --home-dir "$THROWAWAY_DIR" postgres
         chown -R postgres "$THROWAWAY_DIR"
         run_as=(runuser -u postgres --)
     fi
     THROWAWAY_RUN_AS=("${run_as[@]}")
-    "${run_as[@]}" "$bin/initdb" -D "$THROWAWAY_DIR/data" -U postgres -A trust -E UTF8 --no-sync >/dev/null
+    "${run_as[@]}" "$bin/initdb" -D "$THROWAWAY_DIR/data" -U postgres --auth-local=trust --auth-host=reject -E UTF8 --no-sync >/dev/null
     for _ in 1 2 3 4 5; do
         port=$(free_port)
         if "${run_as[@]}" "$bin/pg_ctl" -D "$THROWAWAY_DIR/data" -l "$THROWAWAY_DIR/server.log" -w -t 30 start \
-            -o "-p $port -k $THROWAWAY_DIR/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 ${THROWAWAY_PG_SETTINGS:-}" \
+            -o "-p $port -k $THROWAWAY_DIR/socket -c listen_addresses= -c unix_socket_permissions=0700 -c fsync=off -c max_connections=200 ${THROWAWAY_PG_SETTINGS:-}" \
             >/dev/null; then
-            THROWAWAY_DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+            THROWAWAY_PORT=$port
+            THROWAWAY_DATABASE_URL="postgresql://postgres@/postgres?host=$THROWAWAY_DIR/socket&port=$port"
             return 0
         fi
     done
