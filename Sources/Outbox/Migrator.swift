@@ -58,9 +58,7 @@ public struct Migrator: Sendable {
             applied.append(migration.name)
         }
         // Also when nothing was pending: a function re-created by hand gets PUBLIC back.
-        if applied.isEmpty, try db.query("SELECT to_regnamespace('outbox') IS NOT NULL").first!.decode(0, as: Bool.self) {
-            try db.executeScript(Self.revokePublic)
-        }
+        if applied.isEmpty { try db.executeScript(Self.revokePublic) }
         return applied
     }
 
