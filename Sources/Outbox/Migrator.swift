@@ -7,12 +7,12 @@ import Postgres
 public struct Migrator: Sendable {
     public var migrations: [Migration]
 
-    /// Takes from PUBLIC what PostgreSQL grants it by default (EXECUTE on every new function)
+    /// Takes from PUBLIC what PostgreSQL grants it by default (EXECUTE on every new function and procedure)
     /// or a migration might grant by mistake; each role's grants are untouched. Run after every
     /// migration, in its transaction, because a function dropped and created again, or created
     /// anew, gets the default back (`sql/015_least_privilege.sql`).
     static let revokePublic = """
-        REVOKE ALL ON ALL FUNCTIONS IN SCHEMA outbox FROM PUBLIC;
+        REVOKE ALL ON ALL ROUTINES IN SCHEMA outbox FROM PUBLIC;
         REVOKE ALL ON ALL TABLES IN SCHEMA outbox FROM PUBLIC;
         REVOKE ALL ON ALL SEQUENCES IN SCHEMA outbox FROM PUBLIC;
         REVOKE ALL ON SCHEMA outbox FROM PUBLIC;

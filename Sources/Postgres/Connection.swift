@@ -72,7 +72,7 @@ public final class Connection {
     }
 
     /// The connection's settings as libpq resolved them (`connect_timeout`, `keepalives`, …),
-    /// without the password.
+    /// without the passwords.
     public var settings: [String: String] {
         guard let options = PQconninfo(handle) else { return [:] }
         defer { PQconninfoFree(options) }
@@ -80,7 +80,7 @@ public final class Connection {
         var option = options
         while let keyword = option.pointee.keyword {
             let name = String(cString: keyword)
-            if name != "password", let value = option.pointee.val { result[name] = String(cString: value) }
+            if name != "password" && name != "sslpassword", let value = option.pointee.val { result[name] = String(cString: value) }
             option += 1
         }
         return result

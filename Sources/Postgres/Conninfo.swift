@@ -17,6 +17,12 @@ public enum Conninfo {
     /// holds (libpq echoes a URI it cannot parse, password included), and any `user:password@`
     /// of a URI or `password=` pair in it.
     public static func redacting(_ message: String, conninfo: String = "") -> String {
+        // A key=value string libpq cannot parse may quote any word of it, a password's too
+        // (`password=two words`): say what is wrong without quoting it.
+        if !conninfo.contains("://"), conninfo.range(of: "password", options: .caseInsensitive) != nil,
+           !parses(conninfo) {
+            return "the connection string cannot be parsed (not shown: it holds a password)"
+        }
         var text = message
         for password in passwords(in: conninfo) where !password.isEmpty {
             text = text.replacingOccurrences(of: password, with: "***")
@@ -26,6 +32,12 @@ public enum Conninfo {
         text = text.replacingOccurrences(
             of: #"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s"]+)"#, with: "$1***", options: [.regularExpression, .caseInsensitive])
         return text
+    }
+
+    static func parses(_ conninfo: String) -> Bool {
+        guard let options = PQconninfoParse(conninfo, nil) else { return false }
+        PQconninfoFree(options)
+        return true
     }
 
     /// The password libpq would use from `conninfo`, as written and percent-decoded, when it parses;

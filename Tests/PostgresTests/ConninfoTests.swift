@@ -15,6 +15,7 @@ struct ConninfoTests {
         "host=127.0.0.1 port=1 user=u password=PASSWORD-9f8e7d",
         "host=127.0.0.1 password='PASSWORD-9f8e7d' bogus",
         "postgres://u:PASSWORD-9f8e7d@host:notaport/db",
+        "host=127.0.0.1 password=two PASSWORD-9f8e7d",
     ])
     func errorsAreRedacted(conninfo: String) {
         let message = failure(conninfo)
