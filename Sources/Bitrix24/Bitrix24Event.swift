@@ -18,10 +18,26 @@ public struct Bitrix24Event: Sendable, Hashable {
     public var fields: [String: JSONValue]
 
     public struct DecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+        /// Malformed, or larger than the limits: a caller answers them differently (400, 413).
+        public struct Code: Sendable, Hashable, CustomStringConvertible {
+            public let description: String
+            public init(_ description: String) { self.description = description }
+            public static let malformed = Code("malformed")
+            public static let tooManyFields = Code("too_many_fields")
+        }
+
+        public var code: Code
         public var reason: String
-        public init(_ reason: String) { self.reason = reason }
+        public init(_ reason: String, code: Code = .malformed) {
+            self.reason = reason
+            self.code = code
+        }
         public var description: String { "malformed Bitrix24 event: \(reason)" }
     }
+
+    /// What one event may hold, in a form or in JSON: real events hold a few dozen fields, and
+    /// PHP itself reads at most 1,000 (`max_input_vars`) nested at most 64 levels.
+    public static let defaultLimits = PHPForm.Limits(maxPairs: 1_000)
 
     /// The `auth` block: who sent the event, and the tokens to verify and to call back with.
     public struct Auth: Sendable, Hashable {
@@ -39,38 +55,40 @@ public struct Bitrix24Event: Sendable, Hashable {
     }
 
     /// Decodes `application/x-www-form-urlencoded` with PHP bracket keys.
-    public init(formBody: String) throws(DecodingError) {
+    public init(formBody: String, limits: PHPForm.Limits = Bitrix24Event.defaultLimits) throws(DecodingError) {
         let fields: [String: JSONValue]
         do {
-            fields = try PHPForm.decode(formBody)
-        } catch let error as PHPForm.DecodingError {
-            throw DecodingError(error.reason)
+            fields = try PHPForm.decode(formBody, limits: limits)
         } catch {
-            throw DecodingError("the form body cannot be read")
+            throw DecodingError(error.reason, code: error.code == .tooManyPairs ? .tooManyFields : .malformed)
         }
         try self.init(fields: fields)
     }
 
-    /// Decodes a JSON object.
-    public init(jsonBody: some DataProtocol) throws(DecodingError) {
+    /// Decodes a JSON object, held to the same limits as a form: values (the pairs a form would
+    /// have) and nesting.
+    public init(jsonBody: some DataProtocol, limits: PHPForm.Limits = Bitrix24Event.defaultLimits) throws(DecodingError) {
         guard let json = try? JSONValue(jsonData: jsonBody) else { throw DecodingError("the body is not JSON") }
         guard case .object(let fields) = json else { throw DecodingError("the JSON body is not an object") }
+        try EventField.checkSize(json, limits: limits)
         try self.init(fields: fields)
     }
 
     /// Decodes by content type: JSON for `application/json`, else a form; without a content
     /// type, a body starting with `{` is taken as JSON.
-    public init(body: some DataProtocol, contentType: String?) throws(DecodingError) {
+    public init(
+        body: some DataProtocol, contentType: String?, limits: PHPForm.Limits = Bitrix24Event.defaultLimits
+    ) throws(DecodingError) {
         let bytes = Array(body)
         let type = contentType?.lowercased() ?? ""
         let firstByte = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
         if type.contains("json") || (type.isEmpty && firstByte == UInt8(ascii: "{")) {
-            try self.init(jsonBody: bytes)
+            try self.init(jsonBody: bytes, limits: limits)
         } else {
             guard let text = String(validating: bytes, as: UTF8.self) else {
                 throw DecodingError("the form body is not UTF-8")
             }
-            try self.init(formBody: text)
+            try self.init(formBody: text, limits: limits)
         }
     }
 

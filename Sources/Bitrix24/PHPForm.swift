@@ -6,7 +6,21 @@
 /// Every decoded scalar is a string, as PHP sees it.
 public enum PHPForm {
     public struct DecodingError: Error, CustomStringConvertible, Equatable {
+        /// What kind of refusal: the body is malformed, or holds more than the limits allow.
+        public struct Code: Sendable, Hashable, CustomStringConvertible {
+            public let description: String
+            public init(_ description: String) { self.description = description }
+            public static let malformed = Code("malformed")
+            public static let tooManyPairs = Code("too_many_pairs")
+            public static let tooDeep = Code("too_deep")
+        }
+
+        public var code: Code
         public var reason: String
+        public init(code: Code = .malformed, reason: String) {
+            self.code = code
+            self.reason = reason
+        }
         public var description: String { "malformed form body: \(reason)" }
     }
 
@@ -114,33 +128,58 @@ public enum PHPForm {
 
     // MARK: Decoding
 
-    public static func decode(_ body: String) throws -> [String: JSONValue] {
+    /// How much a body may hold. Decoding costs time linear in the body whatever its shape;
+    /// these bound what a stranger can make the decoder build.
+    public struct Limits: Sendable, Hashable {
+        /// `name=value` pairs at most (PHP's `max_input_vars`).
+        public var maxPairs: Int
+        /// Bracket levels in one name at most (PHP's `max_input_nesting_level`).
+        public var maxDepth: Int
+
+        public init(maxPairs: Int, maxDepth: Int = PHPForm.maxDepth) {
+            self.maxPairs = maxPairs
+            self.maxDepth = maxDepth
+        }
+
+        /// For bodies from our own side (REST calls to the simulator, batch commands): only
+        /// the size of the body bounds them.
+        public static let generous = Limits(maxPairs: 1_000_000)
+    }
+
+    public static func decode(_ body: String, limits: Limits = .generous) throws(DecodingError) -> [String: JSONValue] {
         // Read as UTF-8 bytes: the simulator decodes every command of every batch this way.
         var body = body
-        return try body.withUTF8 { bytes in
-            var root: [String: Node] = [:]
+        return try body.withUTF8 { bytes in Result { () throws(DecodingError) -> [String: JSONValue] in
+            var tree = Tree()
+            var pairs = 0
             var pairStart = 0
-            while pairStart <= bytes.count {
+            while pairStart < bytes.count {
                 let pairEnd = bytes[pairStart...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
                 defer { pairStart = pairEnd + 1 }
                 guard pairEnd > pairStart else { continue }
+                pairs += 1
+                guard pairs <= limits.maxPairs else {
+                    throw DecodingError(code: .tooManyPairs, reason: "more than \(limits.maxPairs) fields")
+                }
                 let pair = UnsafeBufferPointer(rebasing: bytes[pairStart..<pairEnd])
                 let equals = pair.firstIndex(of: UInt8(ascii: "="))
                 let key = try percentDecode(bytes: UnsafeBufferPointer(rebasing: pair[..<(equals ?? pair.count)]))
-                let value = equals.map { UnsafeBufferPointer(rebasing: pair[($0 + 1)...]) }
-                try insert(try value.map(percentDecode(bytes:)) ?? "", at: try parseKey(key), into: &root)
+                let value = try equals.map { (at) throws(DecodingError) in
+                    try percentDecode(bytes: UnsafeBufferPointer(rebasing: pair[(at + 1)...]))
+                } ?? ""
+                try tree.insert(value, at: try parseKey(key, maxDepth: limits.maxDepth))
             }
-            return root.mapValues(\.json)
-        }
+            return tree.root
+        } }.get()
     }
 
     /// `+` is a space; `%XX` a byte; the bytes must form UTF-8.
-    public static func percentDecode(_ text: Substring) throws -> String {
+    public static func percentDecode(_ text: Substring) throws(DecodingError) -> String {
         var text = text
-        return try text.withUTF8(percentDecode(bytes:))
+        return try text.withUTF8 { bytes in Result { () throws(DecodingError) in try percentDecode(bytes: bytes) } }.get()
     }
 
-    private static func percentDecode(bytes text: UnsafeBufferPointer<UInt8>) throws -> String {
+    private static func percentDecode(bytes text: UnsafeBufferPointer<UInt8>) throws(DecodingError) -> String {
         // Most keys and values need no decoding: validate and copy them as they are.
         if !text.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) {
             guard let string = String.validatingUTF8(text) else {
@@ -184,9 +223,9 @@ public enum PHPForm {
 
     /// `data[DATA][0][x]` → ["data", "DATA", "0", "x"]; an empty segment (`a[]`) is nil (append).
     /// Brackets are found as bytes, so a combining mark after one does not hide it.
-    private static func parseKey(_ key: String) throws -> [String?] {
+    private static func parseKey(_ key: String, maxDepth: Int) throws(DecodingError) -> [String?] {
         var key = key
-        return try key.withUTF8 { bytes in
+        return try key.withUTF8 { bytes in Result { () throws(DecodingError) -> [String?] in
             func text(_ range: Range<Int>) -> String {
                 // Cut at ASCII brackets only, so every piece is valid UTF-8 still.
                 String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
@@ -206,61 +245,80 @@ public enum PHPForm {
                 }
                 path.append(close == index + 1 ? nil : text((index + 1)..<close))
                 index = close + 1
-                guard path.count <= maxDepth else { throw DecodingError(reason: "nesting deeper than \(maxDepth)") }
+                guard path.count <= maxDepth + 1 else {
+                    throw DecodingError(code: .tooDeep, reason: "names nested deeper than \(maxDepth) levels")
+                }
             }
             return path
-        }
+        } }.get()
     }
 
-    /// Puts one decoded pair into the top level of the form.
-    private static func insert(_ value: String, at path: [String?], into root: inout [String: Node]) throws {
-        var top = Node.object(root)
-        root = [:]  // `top` holds the only reference, so the insert below changes it in place
-        try top.insert(value, at: path[...])
-        guard case .object(let members) = top else { return }
-        root = members
-    }
-
-    /// A tree under construction.
-    private indirect enum Node {
-        case leaf(String)
-        case object([String: Node])
-
-        mutating func insert(_ value: String, at path: ArraySlice<String?>) throws {
-            guard case .object(var members) = self else {
-                throw DecodingError(reason: "a key is used both as a value and as a group")
-            }
-            self = .leaf("")  // drop this reference to `members`, so changing it copies nothing
-            let key = path.first! ?? String(Self.nextIndex(members))
-            let rest = path.dropFirst()
-            if rest.isEmpty {
-                if case .object = members[key] {
-                    throw DecodingError(reason: "a key is used both as a value and as a group")
-                }
-                members[key] = .leaf(value)
-            } else {
-                var child = members.removeValue(forKey: key) ?? .object([:])
-                try child.insert(value, at: rest)
-                members[key] = child
-            }
-            self = .object(members)
+    /// The form under construction: groups live in one array and refer to each other by index,
+    /// so an insert walks its path once and copies nothing, and each group keeps its highest
+    /// index (for PHP's `a[]`) instead of searching its keys for it.
+    private struct Tree {
+        enum Member { case leaf(String), group(Int) }
+        struct Group {
+            var members: [String: Member] = [:]
+            /// The highest integer key so far: `a[]` appends after it (or at 0).
+            var highestIndex: Int?
         }
 
-        static func nextIndex(_ members: [String: Node]) -> Int {
-            (members.keys.compactMap { Int($0) }.max() ?? -1) + 1
+        var groups = [Group()]
+
+        mutating func insert(_ value: String, at path: [String?]) throws(DecodingError) {
+            var group = 0
+            for (level, segment) in path.enumerated() {
+                let key: String
+                let highest = groups[group].highestIndex
+                if let segment {
+                    key = segment
+                    if let index = Int(segment), highest.map({ index > $0 }) ?? true { groups[group].highestIndex = index }
+                } else {
+                    let next = highest.map { $0.addingReportingOverflow(1) } ?? (0, false)
+                    guard !next.overflow else { throw DecodingError(reason: "no index is left to append to") }
+                    key = String(next.partialValue)
+                    groups[group].highestIndex = next.partialValue
+                }
+                if level == path.count - 1 {
+                    if case .group? = groups[group].members[key] { throw Self.clash }
+                    groups[group].members[key] = .leaf(value)
+                    return
+                }
+                switch groups[group].members[key] {
+                case .group(let child)?:
+                    group = child
+                case .leaf?:
+                    throw Self.clash
+                case nil:
+                    groups.append(Group())
+                    groups[group].members[key] = .group(groups.count - 1)
+                    group = groups.count - 1
+                }
+            }
         }
 
-        var json: JSONValue {
-            switch self {
-            case .leaf(let s):
-                return .string(s)
-            case .object(let members):
-                let count = members.count
-                if count > 0, (0..<count).allSatisfy({ members[String($0)] != nil }) {
-                    return .array((0..<count).map { members[String($0)]!.json })
+        static let clash = DecodingError(reason: "a key is used both as a value and as a group")
+
+        var root: [String: JSONValue] {
+            guard case .object(let members) = json(0) else { return [:] }
+            return members
+        }
+
+        /// A group whose keys are exactly 0…n-1 is a list, as PHP sees it.
+        func json(_ index: Int) -> JSONValue {
+            let members = groups[index].members
+            func value(_ member: Member) -> JSONValue {
+                switch member {
+                case .leaf(let text): .string(text)
+                case .group(let child): json(child)
                 }
-                return .object(members.mapValues(\.json))
             }
+            let count = members.count
+            if index != 0, count > 0, (0..<count).allSatisfy({ members[String($0)] != nil }) {
+                return .array((0..<count).map { value(members[String($0)]!) })
+            }
+            return .object(members.mapValues(value))
         }
     }
 }

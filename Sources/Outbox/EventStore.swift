@@ -18,21 +18,14 @@ public enum EventStore {
         }
     }
 
-    /// The portal named by `auth[member_id]` (preferred) or `auth[domain]`; nil when none matches.
-    public static func sender(of auth: Bitrix24Event.Auth, on db: Connection) throws -> Sender? {
-        let row: Row?
-        if let memberID = auth.memberID, !memberID.isEmpty {
-            row = try db.query(
-                "SELECT id, name, application_token FROM outbox.portals WHERE member_id = $1", [memberID]).first
-        } else if let domain = auth.domain?.lowercased(), !domain.isEmpty {
-            // Domains are not unique by constraint: an ambiguous domain identifies nobody.
-            let rows = try db.query(
-                "SELECT id, name, application_token FROM outbox.portals WHERE lower(domain) = $1 LIMIT 2", [domain])
-            row = rows.count == 1 ? rows.first : nil
-        } else {
-            row = nil
-        }
-        return try row.map { Sender(portalID: try $0.decode(0), portalName: try $0.decode(1), applicationToken: try $0.decode(2)) }
+    /// Every portal's sender, for `SenderDirectory`: one read of the portals table.
+    public static func senders(on db: Connection) throws -> SenderDirectory.Snapshot {
+        SenderDirectory.Snapshot(try db.query(
+            "SELECT id, name, member_id, domain, application_token FROM outbox.portals"
+        ).map { row in
+            (memberID: try row.decode(2), domain: try row.decode(3),
+             sender: Sender(portalID: try row.decode(0), portalName: try row.decode(1), applicationToken: try row.decode(4)))
+        })
     }
 
     /// Stores the event for the portal in one transaction: the `bitrix.event` entry and its links

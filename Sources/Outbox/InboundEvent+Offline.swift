@@ -21,5 +21,6 @@ extension InboundEvent {
         if let fields = try? Bitrix24Event(fields: ["event": .string(event.eventName), "data": event.data]) {
             decodeDialog(fields)
         }
+        replaceNUL()
     }
 }

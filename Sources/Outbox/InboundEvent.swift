@@ -26,6 +26,19 @@ public struct InboundEvent: Sendable, Hashable {
         self.links = []
         self.data = .object(data)
         decodeDialog(event)
+        replaceNUL()
+    }
+
+    /// PostgreSQL text and jsonb cannot hold U+0000, and Bitrix24 never sends an event again:
+    /// each NUL (in a value or a key) is stored as U+FFFD, and the entry says so.
+    mutating func replaceNUL() {
+        var replaced = false
+        data = data.replacingNUL(&replaced)
+        links = links.map { $0.replacingNUL(&replaced) }
+        if replaced, case .object(var fields) = data {
+            fields["nul_replaced"] = true
+            data = .object(fields)
+        }
     }
 
     /// A dialog-finish event gains its typed form and links; one that cannot be read is still
@@ -64,4 +77,36 @@ public struct EventReceipt: Sendable, Hashable {
     public var duplicate: Bool
     /// Chat intents that got a `chat.dialog_finished` entry.
     public var linkedIntents: [Int64]
+}
+
+extension JSONValue {
+    /// This value with every U+0000 in its strings and keys replaced by U+FFFD. Keys are taken
+    /// in order, so a key that becomes equal to another gains a suffix of its own (U+FFFD and
+    /// its place in that order), the same way every time.
+    func replacingNUL(_ replaced: inout Bool) -> JSONValue {
+        func clean(_ text: String) -> String {
+            guard text.utf8.contains(0) else { return text }
+            replaced = true
+            return String(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : Character($0) })
+        }
+        switch self {
+        case .string(let text):
+            return .string(clean(text))
+        case .array(let items):
+            return .array(items.map { $0.replacingNUL(&replaced) })
+        case .object(let members):
+            guard members.keys.contains(where: { $0.utf8.contains(0) }) else {
+                return .object(members.mapValues { $0.replacingNUL(&replaced) })
+            }
+            var cleaned: [String: JSONValue] = [:]
+            for (ordinal, key) in members.keys.sorted().enumerated() {
+                var name = clean(key)
+                while cleaned[name] != nil { name += "\u{FFFD}\(ordinal)" }
+                cleaned[name] = members[key]!.replacingNUL(&replaced)
+            }
+            return .object(cleaned)
+        default:
+            return self
+        }
+    }
 }

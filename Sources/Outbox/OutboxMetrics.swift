@@ -4,8 +4,8 @@ import Foundation
 /// The service's metrics, recorded through swift-metrics so any backend can collect them
 /// (`b24outbox serve` and `run` export them in Prometheus format at `/metrics`).
 ///
-/// Labels hold only bounded values: portal names, outcomes, and the names of events from
-/// verified senders, never anything an unauthenticated caller chooses.
+/// Labels hold only bounded values: portal names, outcomes, and event names from a fixed set,
+/// never anything a caller chooses.
 public struct OutboxMetrics: Sendable {
     public enum Name {
         public static let deliveries = "b24outbox_deliveries_total"
@@ -47,8 +47,23 @@ public struct OutboxMetrics: Sendable {
             .increment(by: wait.inSeconds)
     }
 
-    /// An inbound event was answered. `type` is the event name once the sender is verified,
-    /// else `unverified`.
+    /// Event names that get a label of their own; any other is counted as `other`, so a
+    /// sender (even a verified one) cannot grow the label set.
+    public static let eventLabels: Set<String> = [
+        "ONIMCONNECTORDIALOGFINISH", "ONIMCONNECTORMESSAGEADD", "ONIMCONNECTORMESSAGEUPDATE", "ONIMCONNECTORMESSAGEDELETE",
+        "ONIMCONNECTORSTATUSDELETE", "ONIMCONNECTORLINEDELETE", "ONIMBOTMESSAGEADD", "ONIMBOTMESSAGEUPDATE",
+        "ONIMBOTMESSAGEDELETE", "ONIMBOTJOINCHAT", "ONIMBOTDELETE", "ONOPENLINEMESSAGEADD", "ONOPENLINEMESSAGEUPDATE",
+        "ONOPENLINEMESSAGEDELETE", "ONOPENLINESESSIONSTART", "ONOPENLINESESSIONFINISH", "ONAPPINSTALL", "ONAPPUPDATE",
+        "ONAPPUNINSTALL", "ONAPPSUNINSTALL", "ONAPPTEST",
+    ]
+
+    /// The label for an event name: itself when known, else `other`.
+    public static func eventLabel(_ name: String) -> String {
+        eventLabels.contains(name) ? name : "other"
+    }
+
+    /// An inbound event was answered. `type` is `eventLabel` of the event name once the sender
+    /// is verified, else `unverified`.
     public func inboundEvent(type: String, outcome: String) {
         Counter(label: Name.inboundEvents, dimensions: [("type", type), ("outcome", outcome)], factory: factory).increment()
     }

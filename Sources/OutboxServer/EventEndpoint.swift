@@ -10,10 +10,11 @@ import Postgres
 struct EventEndpoint: Sendable {
     let context: OutboxServer.Context
     let maxBytes: Int
+    let limits: PHPForm.Limits
 
     /// How an event's delivery ended, as answered and counted.
     enum Outcome: String {
-        case stored, duplicate, unauthorized, malformed, tooLarge = "too_large"
+        case stored, duplicate, unauthorized, malformed, tooLarge = "too_large", tooManyFields = "too_many_fields"
         case unsupportedMediaType = "unsupported_media_type", unavailable
     }
 
@@ -41,25 +42,30 @@ struct EventEndpoint: Sendable {
         }
         let event: Bitrix24Event
         do {
-            event = try Bitrix24Event(body: body.readableBytesView, contentType: mediaType)
+            event = try Bitrix24Event(body: body.readableBytesView, contentType: mediaType, limits: limits)
+        } catch where error.code == .tooManyFields {
+            return refuse(.contentTooLarge, .tooManyFields, error.reason)
         } catch {
             return refuse(.badRequest, .malformed, error.description)
         }
         return await store(event)
     }
 
-    /// Verifies the sender and stores the event, in one trip to a database thread.
+    /// Verifies the sender (in memory, or against a shared read of the portals) and stores the
+    /// event on the event path's own connections.
     private func store(_ event: Bitrix24Event) async -> Response {
         enum Result: Sendable { case unauthorized, stored(EventReceipt, portal: String) }
         let result: Result
         do {
-            // Safe to repeat: a second run finds the first one's fingerprint and stores nothing.
-            result = try await context.database.run(retryOnConnectionLoss: true) { db in
-                guard let sender = try EventStore.sender(of: event.auth, on: db), sender.verifies(event.auth) else {
-                    return .unauthorized
+            if let sender = try await context.senders.verifiedSender(of: event.auth) {
+                let stored = InboundEvent(pushed: event)
+                // Safe to repeat: a second run finds the first one's fingerprint and stores nothing.
+                let receipt = try await context.eventDatabase.run(retryOnConnectionLoss: true) { db in
+                    try EventStore.record(stored, portalID: sender.portalID, on: db)
                 }
-                return .stored(try EventStore.record(InboundEvent(pushed: event), portalID: sender.portalID, on: db),
-                               portal: sender.portalName)
+                result = .stored(receipt, portal: sender.portalName)
+            } else {
+                result = .unauthorized
             }
         } catch {
             context.logger.error("an event could not be stored; Bitrix24 will not resend it",
@@ -73,7 +79,7 @@ struct EventEndpoint: Sendable {
             return refuse(.unauthorized, .unauthorized, "unknown portal or wrong application token")
         case .stored(let receipt, let portal):
             let outcome: Outcome = receipt.duplicate ? .duplicate : .stored
-            context.metrics.inboundEvent(type: event.event, outcome: outcome.rawValue)
+            context.metrics.inboundEvent(type: OutboxMetrics.eventLabel(event.event), outcome: outcome.rawValue)
             context.logger.debug("event stored", metadata: [
                 "event": "\(event.event)", "portal": "\(portal)", "seq": "\(receipt.seq)", "duplicate": "\(receipt.duplicate)",
             ])

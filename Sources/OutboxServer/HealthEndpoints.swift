@@ -28,14 +28,15 @@ struct HealthEndpoints: Sendable {
         }
     }
 
-    /// Prometheus text format. Gauges of the queue are read from the database at each scrape;
-    /// when it is down, `b24outbox_database_up` says so and the counters are still served.
+    /// Prometheus text format. Gauges of the queue are read from the database (at most once a
+    /// second, from counters kept by the database, not by counting intents); when it is down,
+    /// `b24outbox_database_up` says so and the counters are still served.
     func metrics() async -> Response {
-        do {
-            let gauges = try await context.database.run(retryOnConnectionLoss: true) { db in try Stats.gauges(on: db) }
+        switch await context.gauges.read() {
+        case .success(let gauges):
             context.metrics.databaseState(intentsByStatus: gauges.intentsByStatus, queueLag: gauges.queueLagSeconds)
             context.metrics.databaseUp(true)
-        } catch {
+        case .failure:
             context.metrics.databaseUp(false)
         }
         return Response(

@@ -22,20 +22,39 @@ public enum OutboxServer {
         public var port = 8080
         /// Larger event bodies are refused with 413. Default 1 MiB.
         public var maxEventBytes = 1 << 20
+        /// Events with more fields (form pairs, or JSON values) are refused with 413. Default 1,000.
+        public var maxEventFields = Bitrix24Event.defaultLimits.maxPairs
 
         public init() {}
     }
 
     /// What the routes share.
     public struct Context: Sendable {
+        /// For `/readyz` and `/metrics`.
         public var database: DatabaseExecutor
+        /// For events only, so neither scrapes nor strangers take the connections genuine
+        /// events are stored on.
+        public var eventDatabase: DatabaseExecutor
+        /// Who may send events, read through `eventDatabase`.
+        public var senders: SenderDirectory
+        /// `/metrics` reads the database at most once per interval, however often it is scraped.
+        public let gauges: GaugeReader
         public var metrics: OutboxMetrics
         /// Where `/metrics` reads from: the registry behind `metrics`.
         public var registry: PrometheusCollectorRegistry
         public var logger: Logger
 
-        public init(database: DatabaseExecutor, metrics: OutboxMetrics, registry: PrometheusCollectorRegistry, logger: Logger) {
+        public init(
+            database: DatabaseExecutor, eventDatabase: DatabaseExecutor, metrics: OutboxMetrics,
+            registry: PrometheusCollectorRegistry, logger: Logger,
+            senders: SenderDirectory.Configuration = .init(), gaugeInterval: Duration = .seconds(1)
+        ) {
             self.database = database
+            self.eventDatabase = eventDatabase
+            self.senders = SenderDirectory(configuration: senders) {
+                try await eventDatabase.run(retryOnConnectionLoss: true) { db in try EventStore.senders(on: db) }
+            }
+            self.gauges = GaugeReader(database: database, interval: gaugeInterval)
             self.metrics = metrics
             self.registry = registry
             self.logger = logger
@@ -50,7 +69,9 @@ public enum OutboxServer {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
-        let events = EventEndpoint(context: context, maxBytes: configuration.maxEventBytes)
+        let events = EventEndpoint(
+            context: context, maxBytes: configuration.maxEventBytes,
+            limits: PHPForm.Limits(maxPairs: configuration.maxEventFields))
         router.post("/bitrix24/events") { request, _ in await events.handle(request) }
         let health = HealthEndpoints(context: context)
         router.get("/healthz") { _, _ in health.alive() }

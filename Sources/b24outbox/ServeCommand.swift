@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bitrix24
 import Foundation
 import Logging
 import Metrics
@@ -62,17 +63,25 @@ struct RunCommand: AsyncParsableCommand {
 struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on (0.0.0.0 for every interface).") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
-    @Option(help: "Database connections for the HTTP handlers.") var databaseConnections = 4
+    @Option(help: "Database connections for storing events (health and metrics have one of their own).")
+    var databaseConnections = 4
+    @Option(help: "Fields (form pairs or JSON values) an event may hold; more are refused with 413.")
+    var maxEventFields = Bitrix24Event.defaultLimits.maxPairs
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
-        guard databaseConnections >= 1 else { throw ValidationError("--database-connections must be at least 1") }
+        guard (1...256).contains(databaseConnections) else {
+            throw ValidationError("--database-connections must be between 1 and 256")
+        }
+        guard (1...100_000).contains(maxEventFields) else { throw ValidationError("--max-event-fields must be between 1 and 100000") }
     }
 }
 
-/// The parts `serve`, `run` and `demo` share: metrics exported through Prometheus, and database threads.
+/// The parts `serve`, `run` and `demo` share: metrics exported through Prometheus, and database
+/// threads: those that store events, and one of its own for health, metrics and maintenance.
 struct ServerRuntime {
     let database: DatabaseExecutor
+    let eventDatabase: DatabaseExecutor
     let registry = PrometheusCollectorRegistry()
     let metrics: OutboxMetrics
     let configuration: OutboxServer.Configuration
@@ -83,9 +92,12 @@ struct ServerRuntime {
         // Once per process: libraries recording through swift-metrics land in the same registry.
         MetricsSystem.bootstrap(factory)
         self.metrics = OutboxMetrics(factory: factory)
-        var executor = DatabaseExecutor.Configuration()
-        executor.threads = databaseConnections
-        self.database = DatabaseExecutor(conninfo: conninfo, configuration: executor)
+        var events = DatabaseExecutor.Configuration()
+        events.threads = databaseConnections
+        self.eventDatabase = DatabaseExecutor(conninfo: conninfo, configuration: events)
+        var status = DatabaseExecutor.Configuration()
+        status.threads = 1
+        self.database = DatabaseExecutor(conninfo: conninfo, configuration: status)
         self.configuration = configuration
         self.logger = logger
     }
@@ -94,6 +106,7 @@ struct ServerRuntime {
         var configuration = OutboxServer.Configuration()
         configuration.host = server.host
         configuration.port = server.port
+        configuration.maxEventFields = server.maxEventFields
         self.init(conninfo: conninfo, configuration: configuration, databaseConnections: server.databaseConnections, logger: logger)
     }
 
@@ -102,11 +115,12 @@ struct ServerRuntime {
         let logger = logger
         return OutboxServer.application(
             configuration,
-            context: .init(database: database, metrics: metrics, registry: registry, logger: logger),
+            context: .init(database: database, eventDatabase: eventDatabase, metrics: metrics, registry: registry, logger: logger),
             onServerRunning: onServerRunning ?? { port in logger.notice("listening", metadata: ["port": "\(port)"]) })
     }
 
     func shutdown() {
+        eventDatabase.shutdown()
         database.shutdown()
     }
 }

@@ -18,6 +18,8 @@ struct ServerHarness {
     let db: Connection
     let simulator: Simulator
     let database: DatabaseExecutor
+    let eventDatabase: DatabaseExecutor
+    let context: OutboxServer.Context
     let registry: PrometheusCollectorRegistry
     let metrics: OutboxMetrics
     let port: Int
@@ -26,7 +28,12 @@ struct ServerHarness {
     var eventsURL: URL { URL(string: "http://127.0.0.1:\(port)/bitrix24/events")! }
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 
-    static func with(_ body: (ServerHarness) async throws -> Void) async throws {
+    /// - Parameter gaugeInterval: how long a scrape's reading serves other scrapes; none by
+    ///   default, so each test's scrape sees what it just did.
+    static func with(
+        gaugeInterval: Duration = .zero, configure: (inout OutboxServer.Configuration) -> Void = { _ in },
+        _ body: (ServerHarness) async throws -> Void
+    ) async throws {
         var configuration = Simulator.Configuration()
         configuration.rateLimit = nil
         let simulator = try await Simulator.start(configuration)
@@ -41,20 +48,26 @@ struct ServerHarness {
         let registry = PrometheusCollectorRegistry()
         let metrics = OutboxMetrics(factory: PrometheusMetricsFactory(registry: registry))
         let database = DatabaseExecutor(conninfo: scratch.conninfo)
+        let eventDatabase = DatabaseExecutor(conninfo: scratch.conninfo)
         var logger = Logger(label: "test.server")
         logger.logLevel = .critical
         var serverConfiguration = OutboxServer.Configuration()
         serverConfiguration.port = 0
+        configure(&serverConfiguration)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let context = OutboxServer.Context(
+            database: database, eventDatabase: eventDatabase, metrics: metrics, registry: registry, logger: logger,
+            gaugeInterval: gaugeInterval)
         let application = OutboxServer.application(
-            serverConfiguration, context: .init(database: database, metrics: metrics, registry: registry, logger: logger),
+            serverConfiguration, context: context,
             onServerRunning: { continuation.yield($0) })
         let server = Task { try await application.run() }
         var port = 0
         for await first in ports { port = first; break }
 
         let harness = ServerHarness(
-            scratch: scratch, db: db, simulator: simulator, database: database, registry: registry, metrics: metrics,
+            scratch: scratch, db: db, simulator: simulator, database: database, eventDatabase: eventDatabase,
+            context: context, registry: registry, metrics: metrics,
             port: port, server: server)
         do {
             try await body(harness)
@@ -68,6 +81,7 @@ struct ServerHarness {
     private func stop() async {
         server.cancel()
         _ = await server.result
+        eventDatabase.shutdown()
         database.shutdown()
         await simulator.stop()
     }
