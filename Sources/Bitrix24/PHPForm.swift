@@ -275,7 +275,7 @@ public enum PHPForm {
                     key = segment
                     if let index = Int(segment), highest.map({ index > $0 }) ?? true { groups[group].highestIndex = index }
                 } else {
-                    let next = highest.map { $0.addingReportingOverflow(1) } ?? (0, false)
+                    let next = highest.map { $0.addingReportingOverflow(1) } ?? (partialValue: 0, overflow: false)
                     guard !next.overflow else { throw DecodingError(reason: "no index is left to append to") }
                     key = String(next.partialValue)
                     groups[group].highestIndex = next.partialValue
