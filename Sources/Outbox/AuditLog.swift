@@ -36,6 +36,11 @@ public enum AuditLog {
     }
 
     public static func entries(_ filter: Filter, on db: Connection) throws -> [Entry] {
+        try entries(filter, among: nil, on: db)
+    }
+
+    /// - Parameter seqs: only these entries (what a `Follower` found new).
+    static func entries(_ filter: Filter, among seqs: [Int64]?, on db: Connection) throws -> [Entry] {
         try db.query("""
             SELECT l.seq, l.recorded_at, l.stream, l.type, l.intent_id, p.name, l.data::text
               FROM outbox.log l
@@ -53,10 +58,11 @@ public enum AuditLog {
                     OR l.data->'chat_ids' @> jsonb_build_array($7::bigint))
                AND ($8::text IS NULL OR i.payload->>'TAG' = $8)
                AND ($9::text IS NULL OR i.idempotency_key = $9)
+               AND ($12::text IS NULL OR l.seq = ANY($12::text::bigint[]))
              ORDER BY l.seq
              LIMIT $11
             """, [filter.intentID, filter.portal, filter.type, filter.since, filter.until, filter.user, filter.chat,
-                  filter.tag, filter.key, filter.afterSeq, filter.limit]
+                  filter.tag, filter.key, filter.afterSeq, filter.limit, seqs.map(Follower.arrayText)]
         ).map { row in
             Entry(
                 seq: try row.decode(0), recordedAt: try row.decode(1), stream: try row.decode(2), type: try row.decode(3),

@@ -22,6 +22,13 @@ public struct Portal: Sendable, Hashable, Codable {
 
 /// What `portal add` stores: credentials and the settings around them.
 public struct PortalRegistration: Sendable {
+    /// Bucket sizes that make sense (Bitrix24 has 50, 250 on Enterprise; more only for a
+    /// simulator without a limit).
+    public static let rateBuckets = 1...1_000_000
+    /// Drains that make sense, in requests per second (Bitrix24 has 2, 5 on Enterprise): below
+    /// 0.01 a single request would wait minutes for room.
+    public static let rateDrains = 0.01...1_000_000.0
+
     public var name: String
     public var credentials: Bitrix24Credentials
     /// Proof of origin of inbound events (`auth[application_token]`).

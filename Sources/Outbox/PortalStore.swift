@@ -13,6 +13,12 @@ public enum PortalStore {
     public static func add(_ registration: PortalRegistration, on db: Connection) throws -> Portal {
         let c = registration.credentials
         let domain = registration.domain ?? c.portal.host
+        guard PortalRegistration.rateBuckets.contains(registration.rateBucket) else {
+            throw PortalError(description: "the rate bucket must be between 1 and 1000000 requests")
+        }
+        guard PortalRegistration.rateDrains.contains(registration.rateDrain) else {
+            throw PortalError(description: "the rate drain must be between 0.01 and 1000000 requests per second")
+        }
         do {
             return try db.transaction { db in
                 let id: Int64 = try db.query("""

@@ -20,10 +20,14 @@ struct LogCommand: ParsableCommand {
     @Option(help: "Notifications with this TAG.") var tag: String?
     @Option(help: "The intent with this idempotency key.") var key: String?
     @Option(help: "At most this many entries.") var limit = 1000
-    @Flag(help: "Keep printing new entries as they are appended (with --json, one entry per line).") var follow = false
+    @Flag(help: "Print every entry, then each new one as it commits (with --json, one entry per line).") var follow = false
     @OptionGroup var output: JSONOutput
     @OptionGroup var database: DatabaseOptions
     var json: Bool { output.json }
+
+    func validate() throws {
+        try requireRange(limit, 1...1_000_000, "--limit")
+    }
 
     func run() throws {
         var filter = AuditLog.Filter()
@@ -38,21 +42,21 @@ struct LogCommand: ParsableCommand {
         filter.key = key
         filter.limit = limit
         let db = try database.connect()
-        var entries = try AuditLog.entries(filter, on: db)
         if !follow {
+            let entries = try AuditLog.entries(filter, on: db)
             if json { return try printJSON(entries) }
             if entries.isEmpty { print("no log entries match") }
             entries.forEach { print(Self.line($0)) }
             return
         }
+        // Every entry once, those committed out of seq order included (AuditLog.Follower).
+        var follower = AuditLog.Follower(filter: filter)
         while true {
-            for entry in entries {
+            for entry in try follower.poll(on: db) {
                 print(json ? entry.compactJSON : Self.line(entry))
             }
             fflush(nil)  // a pipe reader sees each entry at once
-            filter.afterSeq = entries.last?.seq ?? filter.afterSeq
-            Thread.sleep(forTimeInterval: 0.5)
-            entries = try AuditLog.entries(filter, on: db)
+            if !follower.hasMore { Thread.sleep(forTimeInterval: 0.5) }
         }
     }
 

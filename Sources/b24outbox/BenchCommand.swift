@@ -39,6 +39,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let counts = [concurrency, rssConcurrency, runs, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4Runs, w4SQLIntents]
         guard counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("counts must be at least 1") }
+        try requireRange(concurrency, 1...256, "--concurrency")
+        try requireRange(rssConcurrency, 1...256, "--rss-concurrency")
+        try requireRange(w4Batch, 1...100_000, "--w4-batch")
         guard w5LogEntries >= 3 * w5Intents else {
             throw ValidationError("--w5-log-entries must be at least 3 × --w5-intents (each intent has 3 entries)")
         }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Outbox
 
@@ -33,4 +34,19 @@ func printJSON(_ value: some Encodable) throws {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Refuses an option's value outside the range that makes sense, naming the option and the
+/// range (a NaN or an infinity is never inside one).
+func requireRange<T: Comparable>(_ value: T, _ range: ClosedRange<T>, _ option: String, unit: String = "") throws {
+    guard range.contains(value) else {
+        throw ValidationError("\(option) must be between \(range.lowerBound) and \(range.upperBound)\(unit)")
+    }
+}
+
+func requireRange(_ value: Double, _ range: ClosedRange<Double>, _ option: String, unit: String = "") throws {
+    func text(_ x: Double) -> String { x.rounded() == x && abs(x) < 1e15 ? String(Int64(x)) : String(x) }
+    guard range.contains(value) else {
+        throw ValidationError("\(option) must be between \(text(range.lowerBound)) and \(text(range.upperBound))\(unit)")
+    }
 }

@@ -32,7 +32,7 @@ struct EventsPullCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1000).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 1000") }
-        guard interval >= 1 else { throw ValidationError("--interval must be at least 1 second") }
+        try requireRange(interval, 1...86_400, "--interval", unit: " seconds")
     }
 
     func run() async throws {

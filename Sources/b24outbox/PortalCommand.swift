@@ -70,7 +70,8 @@ struct PortalCommand: ParsableCommand {
             } catch let error as Bitrix24Credentials.ParseError {
                 throw ValidationError("\(error.reason). Use --allow-http only for a local simulator.")
             }
-            guard rateBucket > 0, rateDrain > 0 else { throw ValidationError("--rate-bucket and --rate-drain must be positive") }
+            try requireRange(rateBucket, PortalRegistration.rateBuckets, "--rate-bucket", unit: " requests")
+            try requireRange(rateDrain, PortalRegistration.rateDrains, "--rate-drain", unit: " requests per second")
             let endpoint = try tokenUrl.map { text -> URL in
                 guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? "") else {
                     throw ValidationError("--token-url is not an http(s) URL")

@@ -60,8 +60,15 @@ extension SimulateCommand {
             guard rates.allSatisfy({ (0...1).contains($0) }) else { throw ValidationError("Fault rates must be between 0 and 1.") }
             guard rates.reduce(0, +) <= 1 else { throw ValidationError("Fault rates must add up to at most 1.") }
             guard UserSet(parsing: users) != nil else { throw ValidationError("--users must look like 1-1000 or 1-10,42.") }
-            guard bucket > 0, drain > 0 else { throw ValidationError("--bucket and --drain must be positive.") }
+            try requireRange(bucket, 1...1_000_000, "--bucket")
+            try requireRange(drain, 0.01...1_000_000, "--drain", unit: " requests per second")
             guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535.") }
+            try requireRange(latencyMs, 0...600_000, "--latency-ms")
+            try requireRange(slowMs, 0...600_000, "--slow-ms")
+            try requireRange(tokenLifetime, 1...31_536_000, "--token-lifetime", unit: " seconds")
+            try requireRange(webhookUser, 1...Int64(Int32.max), "--webhook-user")
+            if let operatingBudget { try requireRange(operatingBudget, 0.001...86_400, "--operating-budget", unit: " seconds") }
+            try requireRange(operatingCost, 0...600, "--operating-cost", unit: " seconds")
         }
 
         func makeConfiguration() -> Simulator.Configuration {
@@ -152,9 +159,9 @@ extension SimulateCommand.Fire {
             guard let url = URL(string: to), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw ValidationError("--to must be an http(s) URL.")
             }
-            guard count >= 1, concurrency >= 1, timeout >= 1 else {
-                throw ValidationError("--count, --concurrency and --timeout must be at least 1.")
-            }
+            try requireRange(count, 1...10_000_000, "--count")
+            try requireRange(concurrency, 1...1_024, "--concurrency")
+            try requireRange(timeout, 1...3_600, "--timeout", unit: " seconds")
         }
 
         func event(_ index: Int) -> OutgoingDialogFinish {

@@ -41,10 +41,13 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "HTTP deadline per Bitrix24 call, in seconds.") var requestTimeout = 30
 
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        try requireRange(concurrency, 1...256, "--concurrency")
         guard (1...50).contains(batch) else { throw ValidationError("--batch must be between 1 and 50 (Bitrix24's batch limit)") }
+        try requireRange(requestTimeout, 1...3_600, "--request-timeout", unit: " seconds")
+        try requireRange(lease, 2...172_800, "--lease", unit: " seconds")
         guard lease >= 2 * requestTimeout else { throw ValidationError("--lease must be at least twice --request-timeout") }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        try requireRange(maxAttempts, 1...1_000, "--max-attempts")
+        try requireRange(maxBackoff, 1...86_400, "--max-backoff", unit: " seconds")
     }
 
     /// The pool and the portal clients it calls through (shut those down after the pool stops).
