@@ -7,7 +7,7 @@ import Postgres
 /// own, a simulator process and a worker process, as users run them.
 public struct Bench: Sendable {
     public enum Workload: String, CaseIterable, Sendable {
-        case w1, w2, w3, w4, w5
+        case w1, w2, w3, w4, w5, w6
     }
 
     public struct Configuration: Sendable {
@@ -53,7 +53,7 @@ public struct Bench: Sendable {
         self.progress = progress
     }
 
-    /// Runs the chosen workloads in order, W1 to W5.
+    /// Runs the chosen workloads in order, W1 to W6.
     public func run(command: String) async throws -> BenchReport {
         let probe = try Connection(configuration.server)
         var report = BenchReport(
@@ -72,6 +72,7 @@ public struct Bench: Sendable {
             if let w1 = report.w1 { w5.relativeToW1 = w5.intentsPerSecond / w1.intentsPerSecond }
             report.w5 = w5
         }
+        if chosen.contains(.w6) { report.w6 = eventBodyWorkload() }
         return report
     }
 

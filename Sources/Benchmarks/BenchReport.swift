@@ -84,6 +84,17 @@ public struct BenchReport: Codable, Sendable {
         public var relativeToW1: Double?
     }
 
+    /// Decoding event bodies at the endpoint's limits; in milliseconds, the best of five each.
+    public struct W6: Codable, Sendable {
+        public var bodyBytes: Int
+        public var maxFields: Int
+        /// Per hostile shape, and `worst_accepted`: the largest body the limits let through.
+        public var milliseconds: [String: Double]
+        public var slowestMs: Double
+        /// A genuine event of the same size.
+        public var genuineMs: Double
+    }
+
     /// A W1 drain at the concurrency whose memory the targets name.
     public struct RSS: Codable, Sendable {
         public var peakRssMib: Double
@@ -99,6 +110,7 @@ public struct BenchReport: Codable, Sendable {
     public var w3: W3?
     public var w4: W4?
     public var w5: W5?
+    public var w6: W6?
     public var rss: RSS?
 
     public func json() throws -> Data {

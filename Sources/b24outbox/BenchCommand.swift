@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
             process and a worker process started from this binary. Build with -c release first.
             """)
 
-    @Option(help: "Workloads to run, comma-separated (w1,w2,w3,w4,w5).") var only = "w1,w2,w3,w4,w5"
+    @Option(help: "Workloads to run, comma-separated (w1,w2,w3,w4,w5,w6).") var only = "w1,w2,w3,w4,w5,w6"
     @Option(help: "Worker threads of the worker process.") var concurrency = 4
     @Option(name: .customLong("rss-concurrency"), help: "Worker threads of the drain whose peak memory is reported.")
     var rssConcurrency = 8
@@ -35,7 +35,7 @@ struct BenchCommand: AsyncParsableCommand {
     func validate() throws {
         let names = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard !names.isEmpty, names.allSatisfy({ Bench.Workload(rawValue: $0) != nil }) else {
-            throw ValidationError("--only takes w1, w2, w3, w4 and w5, comma-separated")
+            throw ValidationError("--only takes w1, w2, w3, w4, w5 and w6, comma-separated")
         }
         let counts = [concurrency, rssConcurrency, runs, w1Intents, unbatchedIntents, w2Intents, w3Samples, w4Intents, w4Batch, w4Producers, w4Runs, w4SQLIntents]
         guard counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("counts must be at least 1") }

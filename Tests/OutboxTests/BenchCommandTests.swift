@@ -21,7 +21,7 @@ struct BenchCommandTests {
             "--w5-intents", "1000", "--w5-log-entries", "4000",
         ])
         #expect(output.status == 0, "\(output.stderr)")
-        for line in ["W1 drain", "W2 rate-limited", "W3 latency", "W4 bulk Swift API", "W5 drain", "Worker peak RSS"] {
+        for line in ["W1 drain", "W2 rate-limited", "W3 latency", "W4 bulk Swift API", "W5 drain", "W6 event body", "Worker peak RSS"] {
             #expect(output.stdout.contains(line), "the table has no \(line) line: \(output.stdout)")
         }
 
@@ -47,6 +47,10 @@ struct BenchCommandTests {
         let w5 = try #require(json["w5"] as? [String: Any])
         #expect(w5["log_entries"] as? Int == 4000)
         #expect(w5["relative_to_w1"] is Double)
+        let w6 = try #require(json["w6"] as? [String: Any])
+        #expect((w6["milliseconds"] as? [String: Double])?.keys.sorted()
+            == ["appends", "deep_appends", "deep_keys", "distinct_keys", "nested_appends", "wide_group", "worst_accepted"])
+        #expect((w6["slowest_ms"] as? Double).map { $0 > 0 } == true)
         let rss = try #require(json["rss"] as? [String: Any])
         #expect(rss["concurrency"] as? Int == 3)
         // A worker's size, read while it ran (a zero would mean it was never sampled).
