@@ -49,6 +49,12 @@ CREATE TRIGGER intents_counted_delete AFTER DELETE ON outbox.intents
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION outbox.count_intents();
 CREATE TRIGGER intents_counted_truncate AFTER TRUNCATE ON outbox.intents
     FOR EACH STATEMENT EXECUTE FUNCTION outbox.count_intents();
+-- Counted under session_replication_role = replica too (a restore, a logical replica applying
+-- changes), or the counts would drift from the table.
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_insert;
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_update;
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_delete;
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_truncate;
 
 -- The triggers hold intents against writes until this migration commits: the count below
 -- and the triggers' counts from then on add up exactly.

@@ -35,11 +35,12 @@ extension Bench {
     /// at the endpoint's limits (1 MiB, 1,000 fields). The slowest of every shape counts.
     func eventBodyWorkload() -> BenchReport.W6 {
         let size = 1 << 20
-        func milliseconds(_ body: String) -> Double {
+        func milliseconds(_ body: String, json: Bool = false) -> Double {
             var best = Double.infinity
+            let bytes = Array(body.utf8)
             for _ in 0..<5 {
                 let start = ContinuousClock.now
-                _ = try? Bitrix24Event(formBody: body)
+                _ = try? Bitrix24Event(body: bytes, contentType: json ? "application/json" : "application/x-www-form-urlencoded")
                 best = min(best, (ContinuousClock.now - start).inSeconds * 1000)
             }
             return best
@@ -49,10 +50,19 @@ extension Bench {
             progress("W6: \(shape.rawValue)")
             shapes[shape.rawValue] = milliseconds(shape.body(bytes: size))
         }
-        // The most the limits let a body build: 1,000 pairs, each a chain of 64 new groups.
-        let worst = (0..<(Bitrix24Event.defaultLimits.maxPairs - 3)).map { HostileBody.deepAppends.pair($0) }.joined(separator: "&")
-            + "&event=X&auth[member_id]=m&auth[application_token]=t"
+        // The most the limits let a body build: chains of 64 new groups, up to the 10,000 keys.
+        let limits = Bitrix24Event.defaultLimits
+        let worst = (0..<((limits.maxKeys - 10) / (PHPForm.maxDepth + 1))).map { HostileBody.deepAppends.pair($0) }
+            .joined(separator: "&") + "&event=X&auth[member_id]=m&auth[application_token]=t"
         shapes["worst_accepted"] = milliseconds(worst)
+        // JSON: many small objects, and deep chains, parsed until the limits stop them.
+        var objects = #"{"event":"X","data":["#
+        while objects.utf8.count < size - 16 { objects += #"{"a":0},"# }
+        shapes["json_objects"] = milliseconds(objects + "0]}", json: true)
+        var chains = #"{"event":"X","data":["#
+        let chain = String(repeating: "[", count: 60) + "1" + String(repeating: "]", count: 60) + ","
+        while chains.utf8.count < size - 200 { chains += chain }
+        shapes["json_chains"] = milliseconds(chains + "0]}", json: true)
         let genuine = "event=ONIMCONNECTORDIALOGFINISH&data[CONNECTOR]=x&data[LINE]=1&data[DATA][0][chat][id]=8"
             + "&auth[member_id]=m&auth[application_token]=t&data[TEXT]=" + String(repeating: "y", count: size - 150)
         return BenchReport.W6(

@@ -36,7 +36,7 @@ extension BenchReport {
                 w5.relativeToW1.map { check($0 >= 0.9, "within 10% of W1") } ?? "")
         }
         if let w6 {
-            add("W6 event body decoding, slowest hostile 1 MiB body (\(w6.milliseconds.count) shapes; genuine \(String(format: "%.2f", w6.genuineMs)) ms)",
+            add("W6 event body decoding, slowest hostile 1 MiB body (\(w6.milliseconds.count) bodies; genuine \(String(format: "%.2f", w6.genuineMs)) ms)",
                 String(format: "%.2f ms", w6.slowestMs), check(w6.slowestMs < 100, "< 100 ms"))
         }
         if let rss {

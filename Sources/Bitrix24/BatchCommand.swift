@@ -23,14 +23,7 @@ public struct BatchCommand: Sendable, Hashable {
         let parts = query.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let method = String(parts[0])
         guard isValidMethodName(method) else { throw PHPForm.DecodingError(reason: "invalid method name in a batch command") }
-        let params: [String: JSONValue]
-        do {
-            params = parts.count > 1 ? try PHPForm.decode(String(parts[1])) : [:]
-        } catch let error as PHPForm.DecodingError {
-            throw error
-        } catch {
-            throw PHPForm.DecodingError(reason: "unreadable batch command")
-        }
+        let params = parts.count > 1 ? try PHPForm.decode(String(parts[1])) : [:]
         self.init(key: key, method: method, params: params)
     }
 }

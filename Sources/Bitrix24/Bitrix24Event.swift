@@ -36,7 +36,8 @@ public struct Bitrix24Event: Sendable, Hashable {
     }
 
     /// What one event may hold, in a form or in JSON: real events hold a few dozen fields, and
-    /// PHP itself reads at most 1,000 (`max_input_vars`) nested at most 64 levels.
+    /// PHP itself reads at most 1,000 (`max_input_vars`) nested at most 64 levels; and at most
+    /// 10,000 keys (groups and values) in all.
     public static let defaultLimits = PHPForm.Limits(maxPairs: 1_000)
 
     /// The `auth` block: who sent the event, and the tokens to verify and to call back with.
@@ -60,7 +61,7 @@ public struct Bitrix24Event: Sendable, Hashable {
         do {
             fields = try PHPForm.decode(formBody, limits: limits)
         } catch {
-            throw DecodingError(error.reason, code: error.code == .tooManyPairs ? .tooManyFields : .malformed)
+            throw DecodingError(error.reason, code: [.tooManyPairs, .tooManyKeys].contains(error.code) ? .tooManyFields : .malformed)
         }
         try self.init(fields: fields)
     }
@@ -68,9 +69,22 @@ public struct Bitrix24Event: Sendable, Hashable {
     /// Decodes a JSON object, held to the same limits as a form: values (the pairs a form would
     /// have) and nesting.
     public init(jsonBody: some DataProtocol, limits: PHPForm.Limits = Bitrix24Event.defaultLimits) throws(DecodingError) {
-        guard let json = try? JSONValue(jsonData: jsonBody) else { throw DecodingError("the body is not JSON") }
+        // Counted while parsing, so a body of many small values is refused before it is built.
+        // A form's name `a[b]` is a value one level inside the body's object: the depth is one more.
+        let json: JSONValue
+        do {
+            json = try JSONValue(
+                jsonBytes: Array(jsonBody), maxDepth: limits.maxDepth + 1, maxLeaves: limits.maxPairs, maxValues: limits.maxKeys)
+        } catch where error.exceeded == .values {
+            throw DecodingError("more than \(limits.maxPairs) fields", code: .tooManyFields)
+        } catch where error.exceeded == .containers {
+            throw DecodingError("more keys than an event may have", code: .tooManyFields)
+        } catch where error.exceeded == .depth {
+            throw DecodingError("values nested deeper than \(limits.maxDepth) levels")
+        } catch {
+            throw DecodingError("the body is not JSON")
+        }
         guard case .object(let fields) = json else { throw DecodingError("the JSON body is not an object") }
-        try EventField.checkSize(json, limits: limits)
         try self.init(fields: fields)
     }
 
@@ -94,9 +108,9 @@ public struct Bitrix24Event: Sendable, Hashable {
 
     public init(fields: [String: JSONValue]) throws(DecodingError) {
         guard let name = fields["event"] else { throw DecodingError("missing event") }
-        guard let event = name.stringValue?.trimmingCharacters(in: .whitespaces), !event.isEmpty,
+        guard let event = name.stringValue?.trimmingCharacters(in: .whitespaces), (1...64).contains(event.utf8.count),
             event.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0 & 0xDF) })
-        else { throw DecodingError("event must be a name of letters, digits and '_'") }
+        else { throw DecodingError("event must be a name of at most 64 letters, digits and '_'") }
         self.event = event.uppercased()
         self.eventHandlerID = try EventField.int(fields["event_handler_id"] ?? fields["eventId"], at: "event_handler_id")
         self.data = fields["data"] ?? .null

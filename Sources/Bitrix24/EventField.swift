@@ -61,29 +61,6 @@ enum EventField {
         }
     }
 
-    /// Refuses a JSON event holding more values than a form may hold pairs, or nested deeper
-    /// than a form's names may be. Stops at the first value over the limit.
-    static func checkSize(_ root: JSONValue, limits: PHPForm.Limits) throws(Bitrix24Event.DecodingError) {
-        var values = 0
-        var stack: [(JSONValue, depth: Int)] = [(root, 0)]
-        while let (value, depth) = stack.popLast() {
-            guard depth <= limits.maxDepth + 1 else {
-                throw Bitrix24Event.DecodingError("values nested deeper than \(limits.maxDepth) levels")
-            }
-            switch value {
-            case .object(let members) where !members.isEmpty:
-                stack.append(contentsOf: members.values.lazy.map { ($0, depth + 1) })
-            case .array(let items) where !items.isEmpty:
-                stack.append(contentsOf: items.lazy.map { ($0, depth + 1) })
-            default:
-                values += 1
-                guard values <= limits.maxPairs else {
-                    throw Bitrix24Event.DecodingError("more than \(limits.maxPairs) fields", code: .tooManyFields)
-                }
-            }
-        }
-    }
-
     static let tokenKeys: Set<String> = [
         "access_token", "refresh_token", "application_token", "auth_id", "refresh_id", "client_secret",
     ]

@@ -2,6 +2,9 @@
 public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
     public var offset: Int
     public var reason: String
+    /// The document is JSON as far as read, but holds more values, or nesting, than allowed.
+    public enum Limit: Sendable { case values, containers, depth }
+    public var exceeded: Limit?
     public var description: String { "not JSON at byte \(offset): \(reason)" }
 }
 
@@ -17,13 +20,28 @@ struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private var depth = 0
+    private let maxDepth: Int
+    /// Scalars and empty containers left to read: reading stops at the first one too many.
+    private var leavesLeft: Int
+    /// Values of any kind left to read.
+    private var valuesLeft: Int
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, maxLeaves: Int, maxValues: Int) {
         self.bytes = bytes
+        self.maxDepth = min(maxDepth, Self.maxDepth)
+        self.leavesLeft = maxLeaves
+        self.valuesLeft = maxValues
     }
 
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyntaxError) -> JSONValue {
-        var parser = JSONParser(bytes)
+    /// - Parameters:
+    ///   - maxDepth: containers nested deeper are refused (never more than 512).
+    ///   - maxLeaves: a document with more scalars and empty containers is refused as soon as
+    ///     the parser reaches one too many, before building the rest.
+    ///   - maxValues: the same for values of any kind, containers included.
+    static func parse(
+        _ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = JSONParser.maxDepth, maxLeaves: Int = .max, maxValues: Int = .max
+    ) throws(SyntaxError) -> JSONValue {
+        var parser = JSONParser(bytes, maxDepth: maxDepth, maxLeaves: maxLeaves, maxValues: maxValues)
         parser.skipWhitespace()
         let value = try parser.value()
         parser.skipWhitespace()
@@ -44,11 +62,25 @@ struct JSONParser {
         }
     }
 
+    private mutating func leaf() throws(SyntaxError) {
+        leavesLeft -= 1
+        valuesLeft -= 1
+        guard leavesLeft >= 0, valuesLeft >= 0 else {
+            var error = error("too many values")
+            error.exceeded = .values
+            throw error
+        }
+    }
+
     private mutating func value() throws(SyntaxError) -> JSONValue {
         guard index < bytes.count else { throw error("unexpected end") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try object()
         case UInt8(ascii: "["): return try array()
+        default: break
+        }
+        try leaf()
+        switch bytes[index] {
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
@@ -69,7 +101,17 @@ struct JSONParser {
 
     private mutating func nested<T>(_ body: (inout JSONParser) throws(SyntaxError) -> T) throws(SyntaxError) -> T {
         depth += 1
-        guard depth <= Self.maxDepth else { throw error("nested more than \(Self.maxDepth) levels") }
+        valuesLeft -= 1
+        guard valuesLeft >= 0 else {
+            var error = error("too many values")
+            error.exceeded = .containers
+            throw error
+        }
+        guard depth <= maxDepth else {
+            var error = error("nested more than \(maxDepth) levels")
+            error.exceeded = .depth
+            throw error
+        }
         defer { depth -= 1 }
         return try body(&self)
     }
@@ -83,6 +125,7 @@ struct JSONParser {
             p.skipWhitespace()
             if p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "}") {
                 p.index += 1
+                try p.leaf()
                 return .object([:])
             }
             while true {
@@ -115,6 +158,7 @@ struct JSONParser {
             p.skipWhitespace()
             if p.index < p.bytes.count, p.bytes[p.index] == UInt8(ascii: "]") {
                 p.index += 1
+                try p.leaf()
                 return .array(elements)
             }
             while true {

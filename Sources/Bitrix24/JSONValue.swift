@@ -130,6 +130,17 @@ extension JSONValue {
         self = try text.withUTF8 { try JSONParser.parse($0) }
     }
 
+    /// Parses a JSON document of at most `maxLeaves` scalars and empty containers and
+    /// `maxValues` values in all, nested at most `maxDepth` deep; refuses one over the limits as
+    /// soon as it reaches it.
+    init(jsonBytes bytes: [UInt8], maxDepth: Int, maxLeaves: Int, maxValues: Int) throws(JSONSyntaxError) {
+        self = try bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(JSONSyntaxError) in
+                try JSONParser.parse(buffer, maxDepth: maxDepth, maxLeaves: maxLeaves, maxValues: maxValues)
+            }
+        }.get()
+    }
+
     /// Parses a JSON document; throws on anything that is not JSON (an HTML error page, say).
     public init(jsonData data: some DataProtocol) throws {
         if let value = try data.withContiguousStorageIfAvailable({ try JSONParser.parse($0) }) {

@@ -13,6 +13,7 @@ public enum PHPForm {
             public static let malformed = Code("malformed")
             public static let tooManyPairs = Code("too_many_pairs")
             public static let tooDeep = Code("too_deep")
+            public static let tooManyKeys = Code("too_many_keys")
         }
 
         public var code: Code
@@ -135,22 +136,27 @@ public enum PHPForm {
         public var maxPairs: Int
         /// Bracket levels in one name at most (PHP's `max_input_nesting_level`).
         public var maxDepth: Int
+        /// Keys the whole form may create, groups and values (`a[b][]=1` creates three): what
+        /// bounds the tree a body can make the decoder build.
+        public var maxKeys: Int
 
-        public init(maxPairs: Int, maxDepth: Int = PHPForm.maxDepth) {
+        public init(maxPairs: Int, maxDepth: Int = PHPForm.maxDepth, maxKeys: Int? = nil) {
             self.maxPairs = maxPairs
             self.maxDepth = maxDepth
+            let tenfold = maxPairs.multipliedReportingOverflow(by: 10)
+            self.maxKeys = maxKeys ?? (tenfold.overflow ? .max : tenfold.partialValue)
         }
 
         /// For bodies from our own side (REST calls to the simulator, batch commands): only
         /// the size of the body bounds them.
-        public static let generous = Limits(maxPairs: 1_000_000)
+        public static let generous = Limits(maxPairs: 1_000_000, maxKeys: .max)
     }
 
     public static func decode(_ body: String, limits: Limits = .generous) throws(DecodingError) -> [String: JSONValue] {
         // Read as UTF-8 bytes: the simulator decodes every command of every batch this way.
         var body = body
         return try body.withUTF8 { bytes in Result { () throws(DecodingError) -> [String: JSONValue] in
-            var tree = Tree()
+            var tree = Tree(maxKeys: limits.maxKeys)
             var pairs = 0
             var pairStart = 0
             while pairStart < bytes.count {
@@ -265,6 +271,17 @@ public enum PHPForm {
         }
 
         var groups = [Group()]
+        /// Keys that may still be created.
+        var keysLeft: Int
+
+        init(maxKeys: Int) {
+            keysLeft = maxKeys
+        }
+
+        mutating func newKey() throws(DecodingError) {
+            keysLeft -= 1
+            guard keysLeft >= 0 else { throw DecodingError(code: .tooManyKeys, reason: "more keys than a form may have") }
+        }
 
         mutating func insert(_ value: String, at path: [String?]) throws(DecodingError) {
             var group = 0
@@ -281,7 +298,11 @@ public enum PHPForm {
                     groups[group].highestIndex = next.partialValue
                 }
                 if level == path.count - 1 {
-                    if case .group? = groups[group].members[key] { throw Self.clash }
+                    switch groups[group].members[key] {
+                    case .group?: throw Self.clash
+                    case .leaf?: break
+                    case nil: try newKey()
+                    }
                     groups[group].members[key] = .leaf(value)
                     return
                 }
@@ -291,6 +312,7 @@ public enum PHPForm {
                 case .leaf?:
                     throw Self.clash
                 case nil:
+                    try newKey()
                     groups.append(Group())
                     groups[group].members[key] = .group(groups.count - 1)
                     group = groups.count - 1

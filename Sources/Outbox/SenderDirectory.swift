@@ -5,16 +5,19 @@ import Synchronization
 /// Who may send events, held in memory: every portal's member id, domain and application token,
 /// read from the database in one query and kept for a few seconds.
 ///
-/// An event from a known sender with the right token costs no database read. Anything else (an
-/// unknown member id, a token that does not match) is checked against a read that began after it
-/// arrived, since a portal may just have been added or its application updated; those reads are
-/// shared and spaced, so a flood of strangers costs at most one read per `minInterval` in all.
+/// An event from a known sender with the right token costs no database read, and one from a
+/// sender no portal has is refused while the last read is under `unknownFor` old. A token that
+/// does not match (the application may just have been updated), or a stranger after that, is
+/// checked against a read that began after it arrived; those reads are shared and spaced, so a
+/// flood costs at most one read per `minInterval` in all.
 public final class SenderDirectory: Sendable {
     public struct Configuration: Sendable {
         /// A read older than this is not trusted for any event. Default 5 s.
         public var maxAge: Duration = .seconds(5)
         /// Reads begin at least this far apart, whoever asks. Default 250 ms.
         public var minInterval: Duration = .milliseconds(250)
+        /// A sender no portal has is refused from a read this recent without another. Default 2 s.
+        public var unknownFor: Duration = .seconds(2)
 
         public init() {}
     }
@@ -74,10 +77,15 @@ public final class SenderDirectory: Sendable {
     /// that began after the event arrived.
     public func verifiedSender(of auth: Bitrix24Event.Auth) async throws -> EventStore.Sender? {
         let arrived = ContinuousClock.now
-        if let last = state.withLock({ $0.last }), arrived - last.startedAt < configuration.maxAge,
-            let sender = last.snapshot.sender(of: auth), sender.verifies(auth)
-        {
-            return sender
+        if let last = state.withLock({ $0.last }), arrived - last.startedAt < configuration.maxAge {
+            switch last.snapshot.sender(of: auth) {
+            case let sender? where sender.verifies(auth):
+                return sender
+            case nil where arrived - last.startedAt < configuration.unknownFor:
+                return nil  // a stranger, as of a moment ago
+            default:
+                break  // a wrong token, perhaps a new one: read again before refusing
+            }
         }
         let fresh = try await read(startedNoEarlierThan: arrived)
         guard let sender = fresh.sender(of: auth), sender.verifies(auth) else { return nil }

@@ -75,7 +75,7 @@ struct EventEndpoint: Sendable {
         switch result {
         case .unauthorized:
             context.logger.notice("event refused: unknown portal or wrong application token",
-                                  metadata: ["domain": "\(event.auth.domain ?? "-")"])
+                                  metadata: ["domain": "\(event.auth.domain.map { String($0.prefix(100)) } ?? "-")"])
             return refuse(.unauthorized, .unauthorized, "unknown portal or wrong application token")
         case .stored(let receipt, let portal):
             let outcome: Outcome = receipt.duplicate ? .duplicate : .stored

@@ -13,17 +13,15 @@ struct HealthEndpoints: Sendable {
         jsonResponse(.ok, ["status": "alive"])
     }
 
-    /// Ready when the database answers and its schema is current (so stores can succeed).
+    /// Ready when the database answers and its schema is current (so stores can succeed); read
+    /// at most once a second however often probed.
     func ready() async -> Response {
-        do {
-            let current = try await context.database.run(retryOnConnectionLoss: true) { db in
-                try Migrator().isCurrent(on: db)
-            }
-            guard current else {
-                return jsonResponse(.serviceUnavailable, ["status": "not_ready", "reason": "migrations pending: run b24outbox migrate"])
-            }
+        switch await context.readiness.read() {
+        case .success(true):
             return jsonResponse(.ok, ["status": "ready"])
-        } catch {
+        case .success(false):
+            return jsonResponse(.serviceUnavailable, ["status": "not_ready", "reason": "migrations pending: run b24outbox migrate"])
+        case .failure:
             return jsonResponse(.serviceUnavailable, ["status": "not_ready", "reason": "database unreachable"])
         }
     }

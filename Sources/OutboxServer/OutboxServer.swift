@@ -37,8 +37,10 @@ public enum OutboxServer {
         public var eventDatabase: DatabaseExecutor
         /// Who may send events, read through `eventDatabase`.
         public var senders: SenderDirectory
-        /// `/metrics` reads the database at most once per interval, however often it is scraped.
-        public let gauges: GaugeReader
+        /// `/metrics` and `/readyz` read the database at most once per interval each, however
+        /// often they are asked.
+        public let gauges: SharedRead<Stats.Gauges>
+        public let readiness: SharedRead<Bool>
         public var metrics: OutboxMetrics
         /// Where `/metrics` reads from: the registry behind `metrics`.
         public var registry: PrometheusCollectorRegistry
@@ -47,14 +49,19 @@ public enum OutboxServer {
         public init(
             database: DatabaseExecutor, eventDatabase: DatabaseExecutor, metrics: OutboxMetrics,
             registry: PrometheusCollectorRegistry, logger: Logger,
-            senders: SenderDirectory.Configuration = .init(), gaugeInterval: Duration = .seconds(1)
+            senders: SenderDirectory.Configuration = .init(), statusInterval: Duration = .seconds(1)
         ) {
             self.database = database
             self.eventDatabase = eventDatabase
             self.senders = SenderDirectory(configuration: senders) {
                 try await eventDatabase.run(retryOnConnectionLoss: true) { db in try EventStore.senders(on: db) }
             }
-            self.gauges = GaugeReader(database: database, interval: gaugeInterval)
+            self.gauges = SharedRead(interval: statusInterval) {
+                try await database.run(retryOnConnectionLoss: true) { db in try Stats.gauges(on: db) }
+            }
+            self.readiness = SharedRead(interval: statusInterval) {
+                try await database.run(retryOnConnectionLoss: true) { db in try Migrator().isCurrent(on: db) }
+            }
             self.metrics = metrics
             self.registry = registry
             self.logger = logger

@@ -42,6 +42,15 @@ struct BenchCommand: AsyncParsableCommand {
         try requireRange(concurrency, 1...256, "--concurrency")
         try requireRange(rssConcurrency, 1...256, "--rss-concurrency")
         try requireRange(w4Batch, 1...100_000, "--w4-batch")
+        try requireRange(w5Intents, 1...100_000_000, "--w5-intents")
+        try requireRange(w5LogEntries, 3...1_000_000_000, "--w5-log-entries")
+        for (value, option) in [(w1Intents, "--w1-intents"), (unbatchedIntents, "--unbatched-intents"), (w2Intents, "--w2-intents"),
+                                (w3Samples, "--w3-samples"), (w4Intents, "--w4-intents"), (w4SQLIntents, "--w4-sql-intents")] {
+            try requireRange(value, 1...100_000_000, option)
+        }
+        try requireRange(runs, 1...100, "--runs")
+        try requireRange(w4Runs, 1...100, "--w4-runs")
+        try requireRange(w4Producers, 1...256, "--w4-producers")
         guard w5LogEntries >= 3 * w5Intents else {
             throw ValidationError("--w5-log-entries must be at least 3 × --w5-intents (each intent has 3 entries)")
         }

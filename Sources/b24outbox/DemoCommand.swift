@@ -37,7 +37,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         guard (0...0.9).contains(faultRate) else { throw ValidationError("--fault-rate must be between 0 and 0.9") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
-        guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1") }
+        try requireRange(timeout, 1...86_400, "--timeout", unit: " seconds")
     }
 
     func run() async throws {

@@ -160,6 +160,9 @@ extension SimulateCommand.Fire {
                 throw ValidationError("--to must be an http(s) URL.")
             }
             try requireRange(count, 1...10_000_000, "--count")
+            // Each next event's session id adds 1: the last must still be an id.
+            try requireRange(sessionID, 1...(Int64.max - 10_000_000), "--session-id")
+            try requireRange(chatID, 1...Int64.max, "--chat-id")
             try requireRange(concurrency, 1...1_024, "--concurrency")
             try requireRange(timeout, 1...3_600, "--timeout", unit: " seconds")
         }

@@ -89,18 +89,33 @@ import Testing
 
     @Test("the worst body the limits accept costs a bounded multiple of a real event of its size")
     func worstAccepted() throws {
-        // 1,000 pairs, each a chain of 64 new groups: the most the decoder can be made to build.
-        let worst = Shape.deepAppends.body(pairs: Bitrix24Event.defaultLimits.maxPairs - 20)
+        // Chains of 64 new groups, as many as the 10,000 keys allow: the most the decoder can be
+        // made to build.
+        let limits = Bitrix24Event.defaultLimits
+        let worst = Shape.deepAppends.body(pairs: (limits.maxKeys - 10) / (PHPForm.maxDepth + 1))
             + "&event=X&auth[member_id]=m&auth[application_token]=t"
         let event = try Bitrix24Event(formBody: worst)
         #expect(event.event == "X")
         let real = Self.realEvent(bytes: worst.utf8.count)
         let worstCost = Self.cpuSeconds(runs: 2) { _ = try? Bitrix24Event(formBody: worst) }
         let realCost = Self.cpuSeconds(runs: 2) { _ = try? Bitrix24Event(formBody: real) }
-        // About 7 times in a debug build: 64,000 groups against one long value.
-        #expect(worstCost < realCost * 30, "\(worstCost) s for \(worst.utf8.count) bytes; a real event \(realCost) s")
+        // About 7 to 15 times in a debug build: 10,000 groups against one long value.
+        #expect(worstCost < realCost * 60, "\(worstCost) s for \(worst.utf8.count) bytes; a real event \(realCost) s")
         // And no more than the largest genuine event the endpoint accepts.
         #expect(worstCost < Self.largestRealEvent.cost * 2, "\(worstCost) s; a real event of 1 MiB: \(Self.largestRealEvent.cost) s")
+    }
+
+    @Test("a hostile JSON body of 1 MiB is refused while it is parsed, at no more cost than a genuine event", arguments: [
+        #"{"event":"X","data":["# + Array(repeating: #"{"a":0}"#, count: 130_000).joined(separator: ",") + "]}",
+        #"{"event":"X","data":["# + Array(repeating: String(repeating: "[", count: 60) + "1" + String(repeating: "]", count: 60), count: 8_500).joined(separator: ",") + "]}",
+        #"{"event":"X","data":{"# + (0..<80_000).map { #""k\#($0)":1"# }.joined(separator: ",") + "}}",
+    ])
+    func hostileJSON(body: String) throws {
+        let bytes = Data(body.utf8)
+        #expect(bytes.count > 500_000 && bytes.count <= 1 << 20)
+        #expect(throws: Bitrix24Event.DecodingError.self) { try Bitrix24Event(jsonBody: bytes) }
+        let cost = Self.cpuSeconds(runs: 2) { _ = try? Bitrix24Event(jsonBody: bytes) }
+        #expect(cost < Self.largestRealEvent.cost * 2 + 0.001, "\(cost) s; a real event: \(Self.largestRealEvent.cost) s")
     }
 
     @Test("more fields than the limit is its own refusal (413 at the endpoint), for forms and JSON alike")
@@ -118,6 +133,11 @@ import Testing
         #expect(try Bitrix24Event(formBody: atTheLimit).fields.count == limit)
         let deepJSON = #"{"event":"X","data":"# + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}"
         #expect(throws: Bitrix24Event.DecodingError.self) { try Bitrix24Event(jsonBody: Data(deepJSON.utf8)) }
+        // Few pairs, many keys: 200 chains of 64 groups is 12,800 keys, over the 10,000.
+        let manyKeys = "event=X&" + Shape.deepAppends.body(pairs: 200)
+        #expect(throws: Bitrix24Event.DecodingError("more keys than a form may have", code: .tooManyFields)) {
+            try Bitrix24Event(formBody: manyKeys)
+        }
     }
 
     @Test("an index at the end of the integers cannot be appended after, and is refused instead of crashing")

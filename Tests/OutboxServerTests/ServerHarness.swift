@@ -28,10 +28,10 @@ struct ServerHarness {
     var eventsURL: URL { URL(string: "http://127.0.0.1:\(port)/bitrix24/events")! }
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 
-    /// - Parameter gaugeInterval: how long a scrape's reading serves other scrapes; none by
+    /// - Parameter statusInterval: how long a scrape's reading serves other scrapes; none by
     ///   default, so each test's scrape sees what it just did.
     static func with(
-        gaugeInterval: Duration = .zero, configure: (inout OutboxServer.Configuration) -> Void = { _ in },
+        statusInterval: Duration = .zero, configure: (inout OutboxServer.Configuration) -> Void = { _ in },
         _ body: (ServerHarness) async throws -> Void
     ) async throws {
         var configuration = Simulator.Configuration()
@@ -57,7 +57,7 @@ struct ServerHarness {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let context = OutboxServer.Context(
             database: database, eventDatabase: eventDatabase, metrics: metrics, registry: registry, logger: logger,
-            gaugeInterval: gaugeInterval)
+            statusInterval: statusInterval)
         let application = OutboxServer.application(
             serverConfiguration, context: context,
             onServerRunning: { continuation.yield($0) })

@@ -49,7 +49,8 @@ struct BenchCommandTests {
         #expect(w5["relative_to_w1"] is Double)
         let w6 = try #require(json["w6"] as? [String: Any])
         #expect((w6["milliseconds"] as? [String: Double])?.keys.sorted()
-            == ["appends", "deep_appends", "deep_keys", "distinct_keys", "nested_appends", "wide_group", "worst_accepted"])
+            == ["appends", "deep_appends", "deep_keys", "distinct_keys", "json_chains", "json_objects", "nested_appends", "wide_group",
+                "worst_accepted"])
         #expect((w6["slowest_ms"] as? Double).map { $0 > 0 } == true)
         let rss = try #require(json["rss"] as? [String: Any])
         #expect(rss["concurrency"] as? Int == 3)

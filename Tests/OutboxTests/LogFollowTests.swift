@@ -59,6 +59,33 @@ struct LogFollowTests {
         #expect(read.sorted() == all, "every entry once: read \(read), in the log \(all)")
     }
 
+    @Test("a late entry whose transaction got its id after the one that committed first is still read")
+    func laterTransactionID() throws {
+        let (scratch, db) = try migratedDatabase()
+        let first = try scratch.connect(), late = try scratch.connect()
+        var follower = AuditLog.Follower(filter: .init())
+        follower.settleDelay = .milliseconds(50)
+        var read = try follower.poll(on: db).map(\.seq)
+        // `first` has the older transaction id, `late` the newer; `late` draws its seq first and
+        // commits last.
+        try first.execute("BEGIN")
+        _ = try first.query("SELECT pg_current_xact_id()")
+        try late.execute("BEGIN")
+        try Self.enqueue(1, on: late)
+        try Self.enqueue(2, on: first)
+        try first.execute("COMMIT")
+        read += try follower.poll(on: db).map(\.seq)
+        for _ in 0..<3 {
+            Thread.sleep(forTimeInterval: 0.1)
+            read += try follower.poll(on: db).map(\.seq)
+        }
+        #expect(follower.openGaps == 1, "the gap stays open while the later transaction runs")
+        try late.execute("COMMIT")
+        read += try follower.poll(on: db).map(\.seq)
+        #expect(read.sorted() == (try Self.allSeqs(db)), "every entry once: \(read)")
+        #expect(Set(read).count == read.count)
+    }
+
     @Test("with a filter, only matching entries are read, late ones included")
     func filtered() throws {
         let (scratch, db) = try migratedDatabase(portals: ["main", "other"])

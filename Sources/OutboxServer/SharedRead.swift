@@ -1,48 +1,45 @@
-import Outbox
-import Postgres
 import Synchronization
 
-/// The queue's gauges for `/metrics`, read from the database at most once per `interval` and
-/// shared by every scrape meanwhile: a scraper polling as fast as it can costs one cheap read
-/// per interval.
-public final class GaugeReader: Sendable {
+/// A database read shared by every request asking for it: one read at a time, and its result
+/// kept for `interval`, so a client polling `/metrics` or `/readyz` as fast as it can costs one
+/// read per interval on the status connection.
+public final class SharedRead<Value: Sendable>: Sendable {
     private struct Reading: Sendable {
-        var gauges: Result<Stats.Gauges, any Error>
+        var value: Result<Value, any Error>
         var at: ContinuousClock.Instant
     }
 
-    private let database: DatabaseExecutor
+    private enum Next { case cached(Reading), wait(Task<Reading, Never>) }
+
     private let interval: Duration
+    private let body: @Sendable () async throws -> Value
     private let state = Mutex<(last: Reading?, pending: Task<Reading, Never>?)>((nil, nil))
     private let readCount = Atomic<Int>(0)
 
-    /// Reads of the database made so far.
-    public var reads: Int { readCount.load(ordering: .relaxed) }
-
-    init(database: DatabaseExecutor, interval: Duration = .seconds(1)) {
-        self.database = database
+    init(interval: Duration, _ body: @escaping @Sendable () async throws -> Value) {
         self.interval = interval
+        self.body = body
     }
 
-    /// The latest gauges, read now unless a read within the interval is at hand.
-    func read() async -> Result<Stats.Gauges, any Error> {
-        enum Next { case cached(Reading), wait(Task<Reading, Never>) }
+    /// Reads made so far.
+    public var reads: Int { readCount.load(ordering: .relaxed) }
+
+    /// The latest result, read now unless one from within the interval is at hand.
+    func read() async -> Result<Value, any Error> {
         let next: Next = state.withLock { state in
             if let pending = state.pending { return .wait(pending) }
             if let last = state.last, ContinuousClock.now - last.at < interval { return .cached(last) }
             let task = Task { [self] in
                 readCount.add(1, ordering: .relaxed)
-                let gauges = await Result(catching: {
-                    try await database.run(retryOnConnectionLoss: true) { db in try Stats.gauges(on: db) }
-                })
-                return Reading(gauges: gauges, at: .now)
+                let value = await Result(catching: body)
+                return Reading(value: value, at: .now)
             }
             state.pending = task
             return .wait(task)
         }
         switch next {
         case .cached(let reading):
-            return reading.gauges
+            return reading.value
         case .wait(let task):
             let reading = await task.value
             state.withLock { state in
@@ -51,7 +48,7 @@ public final class GaugeReader: Sendable {
                     state.last = reading
                 }
             }
-            return reading.gauges
+            return reading.value
         }
     }
 }
