@@ -92,12 +92,6 @@ public final class SenderDirectory: Sendable {
         return sender
     }
 
-    /// Forgets what was read: the next event is checked against a new read (after a portal is
-    /// added or removed in this process).
-    public func invalidate() {
-        state.withLock { $0.last = nil }
-    }
-
     private func read(startedNoEarlierThan arrival: ContinuousClock.Instant) async throws -> Snapshot {
         while true {
             let task: Task<Read, any Error> = state.withLock { state in

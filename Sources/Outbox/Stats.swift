@@ -63,8 +63,9 @@ extension Stats {
         public var queueLagSeconds: Double
     }
 
-    /// Cheap whatever the history: the counts come from the counters the database keeps as
-    /// intents change (`outbox.intent_totals`, migration 016), the lag from the pending index.
+    /// Cheap whatever the history (`outbox.intent_totals`, migration 016): delivered and
+    /// cancelled from the counters the database keeps, the live statuses through their partial
+    /// indexes, the lag from the pending index.
     public static func gauges(on db: Connection) throws -> Gauges {
         var byStatus: [IntentStatus: Int] = [:]
         for row in try db.query("SELECT status, n FROM outbox.intent_totals()") {
