@@ -111,12 +111,11 @@ extension AuditLog {
                 if gaps[middle].range.upperBound < seq { low = middle + 1 } else { high = middle }
             }
             guard low < gaps.count, gaps[low].range.contains(seq) else { return false }
-            let index = low
-            let gap = gaps.remove(at: index)
+            let gap = gaps.remove(at: low)
             var parts: [Gap] = []
             if gap.range.lowerBound < seq { parts.append(Gap(range: gap.range.lowerBound...(seq - 1), horizon: gap.horizon, foundAt: gap.foundAt)) }
             if seq < gap.range.upperBound { parts.append(Gap(range: (seq + 1)...gap.range.upperBound, horizon: gap.horizon, foundAt: gap.foundAt)) }
-            gaps.insert(contentsOf: parts, at: index)
+            gaps.insert(contentsOf: parts, at: low)
             return true
         }
 

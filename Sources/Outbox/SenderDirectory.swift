@@ -54,8 +54,8 @@ public final class SenderDirectory: Sendable {
         var last: Read?
         /// When the latest read began or was due to, failed ones included.
         var lastStart: ContinuousClock.Instant?
-        /// The read under way, and when it began (or will begin, when spaced).
-        var pending: (task: Task<Read, any Error>, startsAt: ContinuousClock.Instant)?
+        /// The read under way (or waiting for its turn, when spaced).
+        var pending: Task<Read, any Error>?
     }
 
     private let configuration: Configuration
@@ -95,7 +95,7 @@ public final class SenderDirectory: Sendable {
     private func read(startedNoEarlierThan arrival: ContinuousClock.Instant) async throws -> Snapshot {
         while true {
             let task: Task<Read, any Error> = state.withLock { state in
-                if let pending = state.pending { return pending.task }
+                if let pending = state.pending { return pending }
                 // Spaced from the previous read, so strangers cannot make reads back to back.
                 let now = ContinuousClock.now
                 let startsAt = state.lastStart.map { max(now, $0 + configuration.minInterval) } ?? now
@@ -106,12 +106,12 @@ public final class SenderDirectory: Sendable {
                     readCount.add(1, ordering: .relaxed)
                     return Read(snapshot: try await load(), startedAt: startedAt)
                 }
-                state.pending = (task, startsAt)
+                state.pending = task
                 return task
             }
             let result = await task.result
             state.withLock { state in
-                guard let pending = state.pending, pending.task == task else { return }
+                guard state.pending == task else { return }
                 state.pending = nil
                 if case .success(let read) = result, read.startedAt >= state.last?.startedAt ?? read.startedAt {
                     state.last = read

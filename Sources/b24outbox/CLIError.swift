@@ -39,13 +39,11 @@ func printJSON(_ value: some Encodable) throws {
 /// Refuses an option's value outside the range that makes sense, naming the option and the
 /// range (a NaN or an infinity is never inside one).
 func requireRange<T: Comparable>(_ value: T, _ range: ClosedRange<T>, _ option: String, unit: String = "") throws {
-    guard range.contains(value) else {
-        throw ValidationError("\(option) must be between \(range.lowerBound) and \(range.upperBound)\(unit)")
+    func text(_ bound: T) -> String {
+        // 0.01 stays as it is; 1000000.0 reads as 1000000.
+        guard let number = bound as? Double, number.rounded() == number, abs(number) < 1e15 else { return "\(bound)" }
+        return String(Int64(number))
     }
-}
-
-func requireRange(_ value: Double, _ range: ClosedRange<Double>, _ option: String, unit: String = "") throws {
-    func text(_ x: Double) -> String { x.rounded() == x && abs(x) < 1e15 ? String(Int64(x)) : String(x) }
     guard range.contains(value) else {
         throw ValidationError("\(option) must be between \(text(range.lowerBound)) and \(text(range.upperBound))\(unit)")
     }
