@@ -7,9 +7,12 @@ extension Bitrix24Client {
     /// Each command gets its own outcome; with `halt` the commands after the first failure are
     /// `.notExecuted`. A failure of the request as a whole (rate limit, timeout) throws, and then
     /// any part of the batch may have run.
-    public func batch(_ commands: [BatchCommand], halt: Bool = false) async throws(Bitrix24Error) -> BatchResponse {
+    /// No exchange starts that could end after `deadline` (see `execute(_:deadline:)`).
+    public func batch(
+        _ commands: [BatchCommand], halt: Bool = false, deadline: ContinuousClock.Instant? = nil
+    ) async throws(Bitrix24Error) -> BatchResponse {
         try Self.validateBatch(commands)
-        let response = try await perform(method: "batch") { auth in
+        let response = try await perform(method: "batch", deadline: deadline) { auth in
             Self.batchBody(commands, halt: halt, auth: auth)
         }
         let secrets = await store.credentials.secrets

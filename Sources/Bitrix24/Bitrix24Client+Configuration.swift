@@ -17,6 +17,9 @@ extension Bitrix24Client {
         public var idleConnectionTimeout: Duration = .seconds(60)
         /// The OAuth server that refreshes tokens. Default `https://oauth.bitrix.info/oauth/token/`.
         public var tokenEndpoint: URL = URL(string: "https://oauth.bitrix.info/oauth/token/")!
+        /// How long before an access token's known expiry it is refreshed, in the background:
+        /// at most half the token's lifetime. Default 300 s (tokens live 3600 s).
+        public var refreshAhead: Duration = .seconds(300)
         /// Larger bodies are refused (and the call counts as ambiguous). Default 16 MiB.
         public var maxResponseBytes: Int = 16 << 20
         public var userAgent: String = "b24outbox"

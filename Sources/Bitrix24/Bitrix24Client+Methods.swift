@@ -1,7 +1,9 @@
 extension Bitrix24Client {
     /// Runs one command on its own (not in a batch); `result: false` fails when the command says so.
-    public func execute(_ command: BatchCommand) async throws(Bitrix24Error) -> Bitrix24Response {
-        let response = try await call(command.method, params: command.params)
+    /// No exchange (the call, a redirect's re-POST, a token refresh) starts that could end after
+    /// `deadline`: it fails `NO_TIME_LEFT`, not sent.
+    public func execute(_ command: BatchCommand, deadline: ContinuousClock.Instant? = nil) async throws(Bitrix24Error) -> Bitrix24Response {
+        let response = try await call(command.method, params: command.params, deadline: deadline)
         if command.resultFalseIsFailure, response.result == .bool(false) {
             throw .resultFalse(method: command.method)
         }

@@ -3,43 +3,54 @@ import Logging
 import NIOHTTP1
 
 extension Bitrix24Client {
-    /// Builds the JSON body for the given access token (nil for a webhook) and sends it; on an
-    /// expired token refreshes (single-flight) and sends once more with the new token.
+    /// Builds the JSON body for the given access token (nil for a webhook) and sends it; a token
+    /// that has run out is refreshed first, and on an expired-token answer the token is
+    /// refreshed (single-flight) and the call sent once more with the new one.
     func perform(
-        method: String, body: @Sendable (_ accessToken: String?) -> [UInt8]
+        method: String, deadline: ContinuousClock.Instant? = nil, body: @Sendable (_ accessToken: String?) -> [UInt8]
     ) async throws(Bitrix24Error) -> Bitrix24Response {
         guard isValidMethodName(method) else {
             // Not echoed: a mistaken "method" could be a whole webhook URL.
             throw Bitrix24Error(
                 code: .invalidArgument, errorDescription: "a method name has only letters, digits, '.' and '_'")
         }
-        let credentials = await store.credentials
+        let credentials: Bitrix24Credentials
         do throws(Bitrix24Error) {
-            return try await attempt(method: method, credentials: credentials, body: body)
+            credentials = try await store.forCall(deadline: deadline)
+        } catch {
+            throw Self.notSent(refreshFailure: error, call: nil)
+        }
+        do throws(Bitrix24Error) {
+            return try await attempt(method: method, credentials: credentials, deadline: deadline, body: body)
         } catch where error.failureClass == .tokenExpired {
             guard credentials.oauthSecrets != nil else {
                 throw Self.unrecoverable(error, because: "a webhook cannot refresh its token")
             }
             let renewed: Bitrix24Credentials
             do throws(Bitrix24Error) {
-                renewed = try await store.refreshed(replacing: credentials.accessToken)
+                renewed = try await store.refreshed(replacing: credentials.accessToken, deadline: deadline)
             } catch let refreshError {
-                if refreshError.code == .cannotRefresh {
-                    throw Self.unrecoverable(error, because: refreshError.errorDescription ?? "it cannot be refreshed")
-                }
-                // The call itself was refused with the old token, so it did not run; only a
-                // permanent refresh failure (invalid_grant) makes it permanent.
-                var failure = refreshError
-                if failure.failureClass != .permanent { failure.failureClass = .notExecuted }
-                throw failure
+                throw Self.notSent(refreshFailure: refreshError, call: error)
             }
             do throws(Bitrix24Error) {
-                return try await attempt(method: method, credentials: renewed, body: body)
+                return try await attempt(method: method, credentials: renewed, deadline: deadline, body: body)
             } catch where error.failureClass == .tokenExpired {
                 // Rejected again right after a refresh: another refresh would loop.
                 throw Self.unrecoverable(error, because: "the token was rejected again after a refresh")
             }
         }
+    }
+
+    /// What a call fails with when the token it needed could not be refreshed: the call did not
+    /// run (it was not sent, or refused with the old token), so only a permanent refresh failure
+    /// (`invalid_grant`) makes it permanent. `call` is the call's own expired-token refusal.
+    private static func notSent(refreshFailure: Bitrix24Error, call: Bitrix24Error?) -> Bitrix24Error {
+        if refreshFailure.code == .cannotRefresh, let call {
+            return unrecoverable(call, because: refreshFailure.errorDescription ?? "it cannot be refreshed")
+        }
+        var failure = refreshFailure
+        if failure.failureClass != .permanent { failure.failureClass = .notExecuted }
+        return failure
     }
 
     private static func unrecoverable(_ error: Bitrix24Error, because reason: String) -> Bitrix24Error {
@@ -51,7 +62,8 @@ extension Bitrix24Client {
 
     /// One POST, plus one re-POST if the portal answers with a redirect.
     private func attempt(
-        method: String, credentials: Bitrix24Credentials, body: (_ accessToken: String?) -> [UInt8]
+        method: String, credentials: Bitrix24Credentials, deadline: ContinuousClock.Instant?,
+        body: (_ accessToken: String?) -> [UInt8]
     ) async throws(Bitrix24Error) -> Bitrix24Response {
         let started = ContinuousClock.now
         var metadata: Logger.Metadata = ["b24.method": "\(method)", "b24.portal": "\(credentials.portal.host ?? "")"]
@@ -59,11 +71,13 @@ extension Bitrix24Client {
             var request = HTTPRequestData(
                 method: .POST, url: Self.endpoint(method, credentials), headers: jsonHeaders,
                 body: body(credentials.accessToken))
+            try requireTime(before: deadline, method: method)
             var response = try await transport.send(request, timeout: configuration.requestTimeout)
             var movedTo: URL?
             if Self.isRedirect(response.status) {
                 let origin = try Self.redirectOrigin(response, credentials: credentials, method: method)
                 request.url = Self.endpoint(method, credentials.movingPortal(to: origin))
+                try requireTime(before: deadline, method: method)
                 response = try await transport.send(request, timeout: configuration.requestTimeout)
                 guard !Self.isRedirect(response.status) else {
                     throw Bitrix24Error(
@@ -92,6 +106,14 @@ extension Bitrix24Client {
             logger.log(level: failure.failureClass == .permanent ? .warning : .info, "bitrix24 call failed", metadata: metadata)
             throw failure
         }
+    }
+
+    /// Refuses to start an exchange that could end after `deadline`.
+    private func requireTime(before deadline: ContinuousClock.Instant?, method: String) throws(Bitrix24Error) {
+        guard let deadline, ContinuousClock.now + configuration.requestTimeout > deadline else { return }
+        throw Bitrix24Error(
+            code: .noTimeLeft, errorDescription: "no time is left for the request before the caller's deadline",
+            method: method, failureClass: .notExecuted)
     }
 
     private func portalMoved(from oldOrigin: URL, to newOrigin: URL) async {

@@ -6,8 +6,9 @@ import NIOHTTP1
 /// A Bitrix24 REST client for one portal.
 ///
 /// Every call is a JSON POST; failures are `Bitrix24Error`s classified for retrying. The client
-/// refreshes an expired OAuth token itself (once per expiry, however many calls hit it) and
-/// retries the call once; it re-POSTs once to a renamed portal's new address and keeps using it.
+/// refreshes an OAuth token itself: ahead of its expiry when the expiry is known (in the
+/// background, calls go on meanwhile), else when a call is refused for it (once per expiry,
+/// however many calls hit it, and the call is sent once more); it re-POSTs once to a renamed portal's new address and keeps using it.
 /// Nothing it logs or throws contains a webhook code, token or client secret.
 public final class Bitrix24Client: Sendable {
     public let configuration: Configuration
@@ -71,9 +72,9 @@ public final class Bitrix24Client: Sendable {
         let refresher = TokenRefresher(
             transport: transport, configuration: configuration,
             allowInsecureHTTP: credentials.allowsInsecureHTTP, logger: logger, onTokensRefreshed: onTokensRefreshed)
-        self.store = CredentialStore(credentials: credentials, refresher: refreshGate.map { gate in
-            refresher.gated(by: gate)
-        } ?? refresher.refresh)
+        self.store = CredentialStore(
+            credentials: credentials, gated: refreshGate != nil, refreshAhead: configuration.refreshAhead,
+            exchangeLimit: configuration.requestTimeout, refresher: refreshGate.map(refresher.gated(by:)) ?? refresher.ungated)
     }
 
     /// Shuts down the HTTP client this client created; a no-op for an injected one.
@@ -102,8 +103,11 @@ public final class Bitrix24Client: Sendable {
     }
 
     /// Calls any REST method with JSON parameters and returns the envelope's `result` and `time`.
-    public func call(_ method: String, params: [String: JSONValue] = [:]) async throws(Bitrix24Error) -> Bitrix24Response {
-        try await perform(method: method) { auth in
+    /// No exchange starts that could end after `deadline` (see `execute(_:deadline:)`).
+    public func call(
+        _ method: String, params: [String: JSONValue] = [:], deadline: ContinuousClock.Instant? = nil
+    ) async throws(Bitrix24Error) -> Bitrix24Response {
+        try await perform(method: method, deadline: deadline) { auth in
             var body = params
             if let auth { body["auth"] = .string(auth) }
             return Array(JSONValue.object(body).jsonData())

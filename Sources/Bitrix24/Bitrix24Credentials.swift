@@ -15,6 +15,10 @@ public struct Bitrix24Credentials: Sendable, Hashable {
         var refreshToken: String?
         var clientID: String?
         var clientSecret: String?
+        /// When the access token stops working, when known, and when it was issued: a refresh
+        /// is due ahead of the expiry, by a share of this lifetime.
+        var expiresAt: Date?
+        var issuedAt: Date?
     }
 
     /// Scheme, host and port of the portal (`https://example.bitrix24.com`), without a path.
@@ -62,7 +66,8 @@ public struct Bitrix24Credentials: Sendable, Hashable {
     /// client cannot refresh, and an expired token is a permanent error.
     public static func oauth(
         portal: URL, accessToken: String, refreshToken: String? = nil,
-        clientID: String? = nil, clientSecret: String? = nil, allowInsecureHTTP: Bool = false
+        clientID: String? = nil, clientSecret: String? = nil, accessTokenExpiresAt: Date? = nil,
+        accessTokenIssuedAt: Date? = nil, allowInsecureHTTP: Bool = false
     ) throws(ParseError) -> Self {
         let origin = try origin(of: portal, allowInsecureHTTP: allowInsecureHTTP)
         let path = portal.path.split(separator: "/")
@@ -72,7 +77,8 @@ public struct Bitrix24Credentials: Sendable, Hashable {
         guard !accessToken.isEmpty else { throw ParseError(reason: "the access token is empty") }
         let secrets = OAuthSecrets(
             accessToken: accessToken, refreshToken: refreshToken.nonEmpty,
-            clientID: clientID.nonEmpty, clientSecret: clientSecret.nonEmpty)
+            clientID: clientID.nonEmpty, clientSecret: clientSecret.nonEmpty,
+            expiresAt: accessTokenExpiresAt, issuedAt: accessTokenIssuedAt)
         return Self(portal: origin, allowsInsecureHTTP: allowInsecureHTTP, storage: .oauth(secrets))
     }
 
@@ -103,6 +109,10 @@ public struct Bitrix24Credentials: Sendable, Hashable {
     public var refreshToken: String? { oauthSecrets?.refreshToken }
     public var clientID: String? { oauthSecrets?.clientID }
     public var clientSecret: String? { oauthSecrets?.clientSecret }
+    /// When the access token stops working, when known.
+    public var accessTokenExpiresAt: Date? { oauthSecrets?.expiresAt }
+    /// When the access token was issued, when known.
+    public var accessTokenIssuedAt: Date? { oauthSecrets?.issuedAt }
 
     /// True when an expired access token can be replaced without the user.
     public var canRefresh: Bool {
@@ -128,6 +138,8 @@ public struct Bitrix24Credentials: Sendable, Hashable {
         guard case .oauth(var s) = storage else { return self }
         s.accessToken = tokens.accessToken
         s.refreshToken = tokens.refreshToken
+        s.expiresAt = tokens.validUntil
+        s.issuedAt = tokens.issuedAt
         var copy = self
         copy.storage = .oauth(s)
         return copy

@@ -54,6 +54,7 @@ extension Bitrix24Error.FailureClass {
         .tooManyRedirects: .permanent,
         .invalidArgument: .permanent,
         .cannotRefresh: .permanent,
+        .noTimeLeft: .notExecuted,
     ]
 }
 

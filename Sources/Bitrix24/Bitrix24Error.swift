@@ -144,5 +144,7 @@ extension Bitrix24Error {
         public static let invalidArgument: Code = "INVALID_ARGUMENT"
         /// The access token expired and the credentials hold nothing to refresh it with.
         public static let cannotRefresh: Code = "CANNOT_REFRESH"
+        /// Not sent: the caller's deadline (a worker's lease) leaves no room for the exchange.
+        public static let noTimeLeft: Code = "NO_TIME_LEFT"
     }
 }

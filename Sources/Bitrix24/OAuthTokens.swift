@@ -11,6 +11,8 @@ public struct OAuthTokens: Sendable, Hashable {
     public var expiresAt: Date?
     /// Lifetime of the access token in seconds (`expires_in`, normally 3600).
     public var expiresIn: Int64?
+    /// When this process received the pair (or stored it, for a pair read back).
+    public var issuedAt: Date?
     public var memberID: String?
     public var domain: String?
     public var clientEndpoint: String?
@@ -19,13 +21,14 @@ public struct OAuthTokens: Sendable, Hashable {
 
     public init(
         accessToken: String, refreshToken: String, expiresAt: Date? = nil, expiresIn: Int64? = nil,
-        memberID: String? = nil, domain: String? = nil, clientEndpoint: String? = nil,
+        issuedAt: Date? = nil, memberID: String? = nil, domain: String? = nil, clientEndpoint: String? = nil,
         serverEndpoint: String? = nil, scope: String? = nil
     ) {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
         self.expiresAt = expiresAt
         self.expiresIn = expiresIn
+        self.issuedAt = issuedAt
         self.memberID = memberID
         self.domain = domain
         self.clientEndpoint = clientEndpoint
@@ -41,10 +44,19 @@ public struct OAuthTokens: Sendable, Hashable {
         self.init(
             accessToken: access, refreshToken: refresh,
             expiresAt: json["expires"]?.intValue.map { Date(timeIntervalSince1970: TimeInterval($0)) },
-            expiresIn: json["expires_in"]?.intValue,
+            expiresIn: json["expires_in"]?.intValue, issuedAt: Date(),
             memberID: json["member_id"]?.stringValue, domain: json["domain"]?.stringValue,
             clientEndpoint: json["client_endpoint"]?.stringValue,
             serverEndpoint: json["server_endpoint"]?.stringValue, scope: json["scope"]?.stringValue)
+    }
+}
+
+extension OAuthTokens {
+    /// When the access token stops working by this host's clock: `expires_in` after it arrived,
+    /// which does not depend on the server's clock agreeing with ours, else `expires`.
+    public var validUntil: Date? {
+        if let expiresIn, let issuedAt, expiresIn > 0 { return issuedAt.addingTimeInterval(TimeInterval(expiresIn)) }
+        return expiresAt
     }
 }
 

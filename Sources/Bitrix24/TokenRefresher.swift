@@ -13,8 +13,11 @@ struct TokenRefresher: Sendable {
     let logger: Logger
     let onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)?
 
+    /// The name refresh failures carry as their method.
+    static let method = "oauth.token"
+
     func refresh(_ secrets: Bitrix24Credentials.OAuthSecrets) async throws(Bitrix24Error) -> OAuthTokens {
-        let method = "oauth.token"
+        let method = Self.method
         guard let refreshToken = secrets.refreshToken, let clientID = secrets.clientID,
             let clientSecret = secrets.clientSecret
         else {

@@ -14,6 +14,9 @@ struct CallHolds: Sendable {
         var continuation: CheckedContinuation<Outcome, Never>
     }
 
+    /// The name that holds refreshes at the OAuth server's token endpoint.
+    static let tokenEndpoint = "oauth.token"
+
     /// Methods whose requests are parked from now on.
     private(set) var methods: Set<String> = []
     private var parked: [Parked] = []

@@ -22,6 +22,9 @@ actor Portal {
     /// `im.chat.get` answers what no client can read (`Simulator.answerChatLookupsMalformed`).
     var malformedChatLookups = false
     var tokens: TokenStore
+    /// Refreshes still to come whose answer is lost after the pair rotated
+    /// (`Simulator.loseRefreshAnswers`).
+    var refreshAnswersToLose = 0
     var bucket: LeakyBucket?
     var budget: OperatingBudget
     var faultPlan: FaultPlan
@@ -53,6 +56,7 @@ actor Portal {
         renamedTo = configuration.renamedTo
         users = configuration.users
         tokens = fresh.tokens
+        refreshAnswersToLose = 0
         bucket = fresh.bucket
         budget = fresh.budget
         faultPlan = fresh.faultPlan
@@ -174,4 +178,14 @@ actor Portal {
     func currentTokens() -> TokenStore.Issued { tokens.current }
     func expireAccessTokens() { tokens.expireAccessTokens(now: Date()) }
     func revokeRefreshTokens() { tokens.revokeRefreshTokens() }
+    func authorizeAgain() -> TokenStore.Issued { tokens.issue(now: Date()) }
+    func loseRefreshAnswers(_ count: Int) { refreshAnswersToLose = max(0, count) }
+
+    /// Whether the answer of the refresh that just rotated the pair is lost; counts it.
+    func takeLostRefreshAnswer() -> Bool {
+        guard refreshAnswersToLose > 0 else { return false }
+        refreshAnswersToLose -= 1
+        stats.refreshAnswersLost += 1
+        return true
+    }
 }

@@ -1,6 +1,7 @@
 extension Simulator {
-    /// From now on, REST requests for `method` (a single call, or `batch` for whole batches) wait
-    /// before the portal sees them, until `releaseHeldCalls()` or `dropHeldCalls()`.
+    /// From now on, REST requests for `method` (a single call, or `batch` for whole batches;
+    /// `oauth.token` for refreshes at the token endpoint) wait before the portal sees them,
+    /// until `releaseHeldCalls()` or `dropHeldCalls()`.
     public func holdCalls(to method: String) async { await portal.hold(method) }
 
     /// How many requests for `method` are waiting.

@@ -33,6 +33,8 @@ extension Simulator {
         /// Successful token refreshes, and refused ones by error code.
         public var refreshes = 0
         public var refreshErrors: [String: Int] = [:]
+        /// Refreshes that rotated the pair and then lost their answer (`loseRefreshAnswers`).
+        public var refreshAnswersLost = 0
         public var effects = Effects()
         /// Visible notifications (after TAG replacement and deletions), by id.
         public var notifications: [Notification] = []
@@ -77,6 +79,7 @@ extension Simulator {
                 "malformedChatLookups": .int(Int64(malformedChatLookups)),
                 "refreshes": .int(Int64(refreshes)),
                 "refreshErrors": .object(refreshErrors.mapValues { .int(Int64($0)) }),
+                "refreshAnswersLost": .int(Int64(refreshAnswersLost)),
                 "effects": [
                     "notificationsCreated": .int(Int64(effects.notificationsCreated)),
                     "notificationsReplaced": .int(Int64(effects.notificationsReplaced)),

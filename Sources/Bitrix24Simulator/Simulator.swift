@@ -139,6 +139,16 @@ public final class Simulator: Sendable {
     /// Kills every refresh token: the next refresh gets `invalid_grant`.
     public func revokeRefreshTokens() async { await portal.revokeRefreshTokens() }
 
+    /// A user opens the application again: a new pair is issued (what `portal set-tokens` stores).
+    public func authorizeAgain() async -> (accessToken: String, refreshToken: String, expiresIn: Int) {
+        let issued = await portal.authorizeAgain()
+        return (issued.accessToken, issued.refreshToken, Int(issued.expires.timeIntervalSinceNow.rounded()))
+    }
+
+    /// The next `count` refreshes rotate the pair and then close the connection without an
+    /// answer: the client cannot tell whether the old refresh token was spent.
+    public func loseRefreshAnswers(_ count: Int) async { await portal.loseRefreshAnswers(count) }
+
     /// Renames the portal: calls to `baseURL` get a 302 to `renamedBaseURL` (nil: back to the
     /// original name). See `Configuration.renamedTo`.
     public func rename(to name: String?) async { await portal.setRenamed(name) }

@@ -35,7 +35,11 @@ struct SimulatorResponder: HTTPResponder {
             guard let body = try? await Self.body(request, limit: configuration.maxBodyBytes) else { return Self.tooLarge }
             params.merge(try RESTRequestParser.bodyParams(body, contentType: request.headers[.contentType]).0) { _, b in b }
             let base = baseURL(request)
-            return Self.json(await portal.token(params, baseURL: base, renamedBaseURL: renamedOrigin ?? base))
+            // A held refresh waits here; dropped, it never reaches the OAuth server.
+            if await portal.waitIfHeld(CallHolds.tokenEndpoint) == .drop { return try await drop(context) }
+            let reply = await portal.token(params, baseURL: base, renamedBaseURL: renamedOrigin ?? base)
+            if reply.status == 200, await portal.takeLostRefreshAnswer() { return try await drop(context) }
+            return Self.json(reply)
         }
         if path.hasPrefix("/rest/") {
             // A renamed portal sends every REST call to its new host, path and query unchanged.

@@ -36,6 +36,11 @@ struct TokenStore: Sendable {
     /// Uses up `refreshToken` and issues a new pair; nil when it is unknown, used or expired.
     mutating func refresh(_ refreshToken: String, now: Date) -> Issued? {
         guard let expiry = refreshExpiry.removeValue(forKey: refreshToken), now < expiry else { return nil }
+        return issue(now: now)
+    }
+
+    /// A new pair, as when a user opens the application again: earlier refresh tokens stay as they are.
+    mutating func issue(now: Date) -> Issued {
         let issued = Issued(
             accessToken: Self.newToken(), refreshToken: Self.newToken(),
             expires: now.addingTimeInterval(accessLifetime))

@@ -119,6 +119,10 @@ enum DeliveryPlan {
                     .methodPaused(method: error.method ?? intent.kind.method, for: pause))
         case .ambiguous:
             return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: settle), nil)
+        case .notExecuted where error.code == .noTimeLeft || error.method == "oauth.token":
+            // Not sent for want of lease time, or of a token the portal-wide refresh could not
+            // bring yet: nothing about the intent, so no attempt is spent.
+            return (.finished(.released(after: .seconds(1), reason: error.code.rawValue)), nil)
         case .notExecuted, .tokenExpired:
             return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: .zero), nil)
         }

@@ -16,6 +16,7 @@ public struct OutboxMetrics: Sendable {
         public static let intents = "b24outbox_intents"
         public static let queueLag = "b24outbox_queue_lag_seconds"
         public static let databaseUp = "b24outbox_database_up"
+        public static let tokenRefreshes = "b24outbox_token_refreshes_total"
     }
 
     private let factory: any MetricsFactory
@@ -45,6 +46,14 @@ public struct OutboxMetrics: Sendable {
         Counter(label: Name.rateLimitWaits, dimensions: [("portal", portal)], factory: factory).increment()
         FloatingPointCounter(label: Name.rateLimitWaitSeconds, dimensions: [("portal", portal)], factory: factory)
             .increment(by: wait.inSeconds)
+    }
+
+    /// A token refresh of a portal ended: `refreshed`; `unanswered` (the answer was lost: the
+    /// server may have rotated the pair); `lost` (it had, and the pair is gone); `refused`
+    /// (`invalid_grant`); `failed` (not sent, or refused for another reason); `store_failed`
+    /// (the new pair is kept in memory and stored again).
+    func tokenRefresh(_ outcome: String, portal: String) {
+        Counter(label: Name.tokenRefreshes, dimensions: [("portal", portal), ("outcome", outcome)], factory: factory).increment()
     }
 
     /// Event names that get a label of their own; any other is counted as `other`, so a

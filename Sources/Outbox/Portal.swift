@@ -28,6 +28,8 @@ public struct PortalRegistration: Sendable {
     /// Drains that make sense, in requests per second (Bitrix24 has 2, 5 on Enterprise): below
     /// 0.01 a single request would wait minutes for room.
     public static let rateDrains = 0.01...1_000_000.0
+    /// Access token lifetimes that make sense, in seconds (Bitrix24's live 3600 s).
+    public static let tokenLifetimes = 1...31_536_000
 
     public var name: String
     public var credentials: Bitrix24Credentials

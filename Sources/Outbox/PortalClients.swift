@@ -12,10 +12,18 @@ public final class PortalClients: Sendable {
     private let configuration: Bitrix24Client.Configuration
     private let httpClient: HTTPClient
     private let logger: Logger
+    private let metrics: OutboxMetrics
+    /// Names this process in `outbox.token_refreshes`; a random part tells two containers
+    /// (both PID 1) apart.
+    private let holder = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
     private let clients = Mutex<[Int64: (client: Bitrix24Client, name: String)]>([:])
 
-    public init(conninfo: String, configuration: Bitrix24Client.Configuration = .init(), logger: Logger) {
+    public init(
+        conninfo: String, configuration: Bitrix24Client.Configuration = .init(), logger: Logger,
+        metrics: OutboxMetrics = OutboxMetrics()
+    ) {
         self.conninfo = conninfo
+        self.metrics = metrics
         self.configuration = configuration
         self.httpClient = HTTPClient(configuration: configuration.httpClientConfiguration)
         self.logger = logger
@@ -47,8 +55,10 @@ public final class PortalClients: Sendable {
                     logger.error("could not store the portal's new address", metadata: ["portal": "\(portalID)", "error": "\(error)"])
                 }
             },
-            // Refreshed pairs are stored under the portal row's lock, shared by every process.
-            refreshGate: SharedTokens.gate(portalID: portalID, conninfo: conninfo))
+            // One refresh at a time across every process sharing the pair (sql/017).
+            refreshGate: SharedTokens(
+                portalID: portalID, portal: name, conninfo: conninfo, holder: holder, metrics: metrics, logger: logger
+            ).gate)
         return clients.withLock { cache in
             if let raced = cache[portalID] { return raced }
             cache[portalID] = (client, name)

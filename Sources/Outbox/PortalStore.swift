@@ -24,15 +24,16 @@ public enum PortalStore {
                 let id: Int64 = try db.query("""
                     INSERT INTO outbox.portals (name, base_url, auth_kind, webhook_user_id, webhook_code,
                         access_token, refresh_token, client_id, client_secret, application_token, member_id,
-                        domain, rate_bucket, rate_drain, oauth_token_url)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                        domain, rate_bucket, rate_drain, oauth_token_url, token_expires_at, token_issued_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                            CASE WHEN $16::timestamptz IS NOT NULL THEN coalesce($17, now()) END)
                     RETURNING id
                     """, [
                         registration.name, c.portal.absoluteString, c.isWebhook ? "webhook" : "oauth",
                         c.webhookUserID, c.webhookCode, c.accessToken, c.refreshToken, c.clientID, c.clientSecret,
                         registration.applicationToken, registration.memberID, domain,
                         Int32(clamping: registration.rateBucket), registration.rateDrain,
-                        registration.tokenEndpoint?.absoluteString,
+                        registration.tokenEndpoint?.absoluteString, c.accessTokenExpiresAt, c.accessTokenIssuedAt,
                     ]).first!.decode(0)
                 try appendLog(portalID: id, name: registration.name, type: "portal.added", data: [
                     "auth_kind": .string(c.isWebhook ? "webhook" : "oauth"),
@@ -92,7 +93,7 @@ public enum PortalStore {
     ) throws -> (credentials: Bitrix24Credentials, tokenEndpoint: URL?, name: String) {
         guard let row = try db.query("""
             SELECT base_url, auth_kind, webhook_user_id, webhook_code, access_token, refresh_token,
-                   client_id, client_secret, oauth_token_url, name
+                   client_id, client_secret, oauth_token_url, name, token_expires_at, token_issued_at
               FROM outbox.portals WHERE id = $1
             """, [portalID]).first else {
             throw PortalError(description: "portal \(portalID) does not exist")
@@ -108,22 +109,22 @@ public enum PortalStore {
             }
             return (try Bitrix24Credentials.oauth(
                 portal: URL(string: base)!, accessToken: try row.decode(4), refreshToken: try row.decode(5),
-                clientID: try row.decode(6), clientSecret: try row.decode(7), allowInsecureHTTP: insecure), tokenEndpoint, name)
+                clientID: try row.decode(6), clientSecret: try row.decode(7), accessTokenExpiresAt: try row.decode(10),
+                accessTokenIssuedAt: try row.decode(11), allowInsecureHTTP: insecure), tokenEndpoint, name)
         } catch let error as Bitrix24Credentials.ParseError {
             throw PortalError(description: "portal \(portalID) has unusable credentials: \(error.reason)")
         }
     }
 
-    /// Stores a refreshed token pair (the old refresh token no longer works).
-    public static func storeTokens(_ tokens: OAuthTokens, portalID: Int64, on db: Connection) throws {
-        try db.transaction { db in
-            let name: String = try db.query("""
-                UPDATE outbox.portals SET access_token = $2, refresh_token = $3, token_expires_at = $4, updated_at = now()
-                 WHERE id = $1 RETURNING name
-                """, [portalID, tokens.accessToken, tokens.refreshToken, tokens.expiresAt]).first!.decode(0)
-            var data: [String: JSONValue] = [:]
-            data["expires_at"] = tokens.expiresAt.map { .double($0.timeIntervalSince1970) }
-            try appendLog(portalID: portalID, name: name, type: "portal.tokens_refreshed", data: data, on: db)
+    /// Stores a new token pair for an OAuth portal (the application was authorised again):
+    /// any refusal of the old refresh token is forgotten, and the log records who did it.
+    public static func setTokens(
+        portal name: String, accessToken: String, refreshToken: String, expiresAt: Date?, by: String, on db: Connection
+    ) throws {
+        do {
+            _ = try db.query("SELECT outbox.set_portal_tokens($1, $2, $3, $4, $5)", [name, accessToken, refreshToken, expiresAt, by])
+        } catch let error as PostgresError where [.noDataFound, .wrongObjectType, .invalidParameterValue].contains(error.code) {
+            throw PortalError(description: error.message)
         }
     }
 
@@ -132,7 +133,7 @@ public enum PortalStore {
         try db.transaction { db in
             let row = try db.query("""
                 UPDATE outbox.portals p SET base_url = $2, updated_at = now()
-                  FROM (SELECT base_url FROM outbox.portals WHERE id = $1 FOR UPDATE) old
+                  FROM (SELECT base_url FROM outbox.portals WHERE id = $1 FOR NO KEY UPDATE) old
                  WHERE p.id = $1 RETURNING p.name, old.base_url
                 """, [portalID, url.absoluteString]).first!
             let (name, old): (String, String) = (try row.decode(0), try row.decode(1))

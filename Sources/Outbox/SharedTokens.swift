@@ -1,30 +1,225 @@
 import Bitrix24
 import Dispatch
 import Foundation
+import Logging
 import Postgres
+import Synchronization
 
-/// The token refresh gate for portals whose token pair several worker processes share: the
-/// portal's row is locked while one process refreshes; the others then find the new pair in
-/// the row instead of refreshing with a refresh token that is already dead.
-enum SharedTokens {
-    static func gate(portalID: Int64, conninfo: String) -> TokenRefreshGate {
-        { rejectedAccessToken, refresh in
-            let session = try await onOwnThread { try LockedTokens(conninfo: conninfo, portalID: portalID) }
+/// The token refresh gate of one portal whose token pair several worker processes share: a
+/// refresh takes a turn recorded in `outbox.token_refreshes` (sql/017_token_refresh.sql), so
+/// one process refreshes while the others find the new pair in the portal's row, and no
+/// transaction (and no lock a producer could meet) stays open across the HTTP exchange.
+///
+/// - A pair the database did not take is kept (the client goes on with it) and stored again
+///   until it is, since the refresh token it replaced is already dead.
+/// - An exchange whose answer was lost (a timeout, a reset, a half answer) may have rotated the
+///   pair at the server. It is recorded, logged and counted; the same refresh token is tried
+///   once more, and a refusal then means the pair is lost: `portal.tokens_lost`, and the access
+///   token in hand serves until it expires (a refresh ahead of the expiry leaves that time to
+///   store a new pair with `portal set-tokens`).
+/// - A refusal (`invalid_grant`) is checked against the database first: another process may
+///   have stored a newer pair. Otherwise nobody tries that refresh token again.
+final class SharedTokens: Sendable {
+    private let portalID: Int64
+    private let portal: String
+    private let conninfo: String
+    private let holder: String
+    private let metrics: OutboxMetrics
+    private let logger: Logger
+    /// After an exchange that was not answered or not sent, how long until the next may start.
+    static let retryDelay: Duration = .seconds(1)
+    /// How often a waiting caller looks whether another holder's turn has ended.
+    static let waitPoll: Duration = .milliseconds(100)
+    /// A pair waiting to be stored again; a newer one replaces it.
+    private let pendingStore = Mutex<Task<Void, Never>?>(nil)
+
+    init(portalID: Int64, portal: String, conninfo: String, holder: String, metrics: OutboxMetrics, logger: Logger) {
+        self.portalID = portalID
+        self.portal = portal
+        self.conninfo = conninfo
+        self.holder = holder
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    var gate: TokenRefreshGate {
+        { request, refresh in try await self.pass(request, refresh: refresh) }
+    }
+
+    private func pass(
+        _ request: TokenRefreshRequest,
+        refresh: @escaping @Sendable (String) async throws(Bitrix24Error) -> OAuthTokens
+    ) async throws -> OAuthTokens? {
+        let db = try await Self.onOwnThread { UncheckedConnection(try Connection(self.conninfo)) }
+        defer { Self.closeOnOwnThread(db) }
+        let replacing = Self.sha(request.replacing)
+        // The holder's turn: one exchange, and time to record its answer.
+        let turn = request.exchangeLimit + .seconds(5)
+        var retriedUnanswered = false
+        while true {
+            try Self.requireTime(request, after: .zero)
+            let turnAnswer = try await onDatabase(db) { db in
+                try db.queryPrepared("""
+                    SELECT outcome, access_token, refresh_token, expires_at, issued_at, wait, unanswered, error
+                      FROM outbox.begin_token_refresh($1, $2, decode($3, 'hex'), make_interval(secs => $4))
+                    """, [self.portalID, self.holder, replacing, turn.inSeconds]).first!
+            }
+            let outcome: String = try turnAnswer.decode(0)
+            switch outcome {
+            case "stored":
+                return try Self.storedPair(turnAnswer, from: 1)
+            case "wait":
+                guard request.urgent else { return nil }
+                let wait = Duration.milliseconds(Int64(try turnAnswer.decode(5, as: Double.self) * 1000))
+                let pause = min(wait, Self.waitPoll)
+                try Self.requireTime(request, after: pause)
+                try await Task.sleep(for: pause)
+                continue
+            case "refused":
+                throw Self.refused(try turnAnswer.decode(7, as: String?.self))
+            case "refresh":
+                break
+            default:
+                throw Bitrix24Error(
+                    code: .cannotRefresh, errorDescription: "the portal has no stored refresh token",
+                    method: "oauth.token", failureClass: .permanent)
+            }
+            let refreshToken: String = try turnAnswer.decode(2)
+            let spent = Self.sha(refreshToken)
+            let tokens: OAuthTokens
             do {
-                if session.accessToken != rejectedAccessToken {
-                    // Another process refreshed already: use its pair.
-                    let stored = OAuthTokens(accessToken: session.accessToken, refreshToken: session.refreshToken)
-                    try await onOwnThread { try session.commit() }
-                    return stored
-                }
-                let tokens = try await refresh(session.refreshToken)
-                try await onOwnThread { try session.store(tokens) }
-                return tokens
+                tokens = try await refresh(refreshToken)
             } catch {
-                await onOwnThread { session.rollback() }
+                let kind = Self.kind(of: error)
+                let failed = try await onDatabase(db) { db in
+                    try db.queryPrepared("""
+                        SELECT outcome, access_token, refresh_token, expires_at, issued_at
+                          FROM outbox.fail_token_refresh($1, $2, decode($3, 'hex'), $4, make_interval(secs => $5), $6)
+                        """, [self.portalID, self.holder, spent, kind, Self.retryDelay.inSeconds, error.code.rawValue]).first!
+                }
+                switch try failed.decode(0, as: String.self) {
+                case "stored":
+                    // A refusal of a token another process had already replaced.
+                    return try Self.storedPair(failed, from: 1)
+                case "lost":
+                    metrics.tokenRefresh("lost", portal: portal)
+                    logger.critical(
+                        "the refresh token was spent by a refresh whose answer was lost; the pair is gone: store a new one with `portal set-tokens`",
+                        metadata: ["portal": "\(portal)"])
+                    throw Self.refused(error.code.rawValue, lost: true)
+                default:
+                    break
+                }
+                switch kind {
+                case "unanswered":
+                    metrics.tokenRefresh("unanswered", portal: portal)
+                    logger.error(
+                        "a token refresh got no answer; the server may have rotated the pair",
+                        metadata: ["portal": "\(portal)", "b24.code": "\(error.code)"])
+                    // The same refresh token once more: if the server never took it, this works.
+                    if !retriedUnanswered, (try? Self.requireTime(request, after: Self.retryDelay)) != nil {
+                        retriedUnanswered = true
+                        try await Task.sleep(for: Self.retryDelay)
+                        continue
+                    }
+                case "refused":
+                    metrics.tokenRefresh("refused", portal: portal)
+                default:
+                    metrics.tokenRefresh("failed", portal: portal)
+                }
                 throw error
             }
+            metrics.tokenRefresh("refreshed", portal: portal)
+            await store(tokens, spent: spent, on: db)
+            return tokens
         }
+    }
+
+    /// Stores `tokens`; when the database does not take them, keeps storing them in the
+    /// background until it does (or a newer pair replaces them).
+    private func store(_ tokens: OAuthTokens, spent: String, on db: UncheckedConnection) async {
+        do {
+            try await onDatabase(db) { db in try self.finish(tokens, spent: spent, on: db) }
+        } catch {
+            metrics.tokenRefresh("store_failed", portal: portal)
+            logger.error(
+                "the refreshed token pair was not stored; it stays in use and is stored again shortly",
+                metadata: ["portal": "\(portal)", "error": "\(error)"])
+            let task = Task.detached { [self] in await self.storeAgain(tokens, spent: spent) }
+            pendingStore.withLock { pending in
+                pending?.cancel()
+                pending = task
+            }
+        }
+    }
+
+    private func storeAgain(_ tokens: OAuthTokens, spent: String) async {
+        var delay = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: delay)
+            do {
+                try await Self.onOwnThread {
+                    let db = try Connection(self.conninfo)
+                    defer { db.close() }
+                    try self.finish(tokens, spent: spent, on: db)
+                }
+                logger.notice("the refreshed token pair is stored", metadata: ["portal": "\(portal)"])
+                return
+            } catch {
+                logger.error("the refreshed token pair is still not stored", metadata: ["portal": "\(portal)", "error": "\(error)"])
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func finish(_ tokens: OAuthTokens, spent: String, on db: Connection) throws {
+        _ = try db.queryPrepared(
+            "SELECT outbox.finish_token_refresh($1, decode($2, 'hex'), $3, $4, $5, $6)",
+            [portalID, spent, tokens.accessToken, tokens.refreshToken, tokens.validUntil, tokens.issuedAt ?? Date()])
+    }
+
+    /// How an exchange failed, as `fail_token_refresh` records it: only `invalid_grant` says
+    /// the refresh token is dead; an answer that may have been lost is `unanswered`; anything
+    /// else (a refused connection, a wrong client secret) did not spend the token.
+    static func kind(of error: Bitrix24Error) -> String {
+        if error.code == .invalidGrant { return "refused" }
+        return error.failureClass == .ambiguous ? "unanswered" : "not_sent"
+    }
+
+    private static func refused(_ code: String?, lost: Bool = false) -> Bitrix24Error {
+        Bitrix24Error(
+            code: .invalidGrant,
+            errorDescription: (lost
+                ? "the refresh token was spent by a refresh whose answer was lost"
+                : "the OAuth server refused the stored refresh token (\(code ?? "invalid_grant"))")
+                + "; store a new pair with `b24outbox portal set-tokens`",
+            method: "oauth.token", failureClass: .permanent)
+    }
+
+    private static func storedPair(_ row: Row, from column: Int) throws -> OAuthTokens {
+        OAuthTokens(
+            accessToken: try row.decode(column), refreshToken: try row.decode(column + 1),
+            expiresAt: try row.decode(column + 2), issuedAt: try row.decode(column + 3))
+    }
+
+    /// Refuses to go on when an exchange started after `pause` could end after the deadline.
+    private static func requireTime(_ request: TokenRefreshRequest, after pause: Duration) throws(Bitrix24Error) {
+        guard let deadline = request.deadline, ContinuousClock.now + pause + request.exchangeLimit > deadline else { return }
+        throw Bitrix24Error(
+            code: .noTimeLeft, errorDescription: "no time is left to wait for the token refresh", method: "oauth.token",
+            failureClass: .notExecuted)
+    }
+
+    static func sha(_ token: String) -> String {
+        var hash = SHA256()
+        hash.update(Array(token.utf8))
+        return hash.finish()
+    }
+
+    private func onDatabase<T: Sendable>(
+        _ connection: UncheckedConnection, _ body: @escaping @Sendable (Connection) throws -> T
+    ) async throws -> T {
+        try await Self.onOwnThread { try body(connection.db) }
     }
 
     /// libpq blocks; the Swift concurrency pool must not, so database steps run on a Dispatch thread.
@@ -34,50 +229,13 @@ enum SharedTokens {
         }
     }
 
-    private static func onOwnThread(_ body: @escaping @Sendable () -> Void) async {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                body()
-                continuation.resume()
-            }
-        }
+    private static func closeOnOwnThread(_ connection: UncheckedConnection) {
+        DispatchQueue.global().async { connection.db.close() }
     }
 }
 
-/// A transaction holding the portal's row lock. Its connection is used by one step at a time,
-/// each on some Dispatch thread, never concurrently.
-private final class LockedTokens: @unchecked Sendable {
+/// The gate's connection, used by one step at a time, each on some Dispatch thread.
+struct UncheckedConnection: @unchecked Sendable {
     let db: Connection
-    let portalID: Int64
-    let accessToken: String
-    let refreshToken: String
-
-    init(conninfo: String, portalID: Int64) throws {
-        db = try Connection(conninfo)
-        self.portalID = portalID
-        try db.execute("BEGIN")
-        guard let row = try db.query(
-            "SELECT access_token, refresh_token FROM outbox.portals WHERE id = $1 FOR UPDATE", [portalID]).first,
-            let access = try row.decode(0, as: String?.self), let refresh = try row.decode(1, as: String?.self)
-        else {
-            throw Bitrix24Error(code: .cannotRefresh, errorDescription: "the portal has no stored token pair", failureClass: .permanent)
-        }
-        accessToken = access
-        refreshToken = refresh
-    }
-
-    func store(_ tokens: OAuthTokens) throws {
-        try PortalStore.storeTokens(tokens, portalID: portalID, on: db)
-        try commit()
-    }
-
-    func commit() throws {
-        try db.execute("COMMIT")
-        db.close()
-    }
-
-    func rollback() {
-        _ = try? db.execute("ROLLBACK")
-        db.close()
-    }
+    init(_ db: Connection) { self.db = db }
 }

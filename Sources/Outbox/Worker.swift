@@ -115,7 +115,7 @@ struct Worker {
                     break rounds
                 }
                 let chunk = Array(commands[start..<end])
-                let (answers, exchange) = send(chunk, with: client)
+                let (answers, exchange) = send(chunk, with: client, before: deadline)
                 callsSent += 1
                 for (intent, command) in zip(pending[start..<end], chunk) {
                     let (step, signal) = DeliveryPlan.step(
@@ -186,19 +186,23 @@ struct Worker {
     }
 
     /// One HTTP exchange: a `batch`, or a plain call when the pool sends one intent per call.
-    private func send(_ commands: [BatchCommand], with client: Bitrix24Client) -> ([String: BatchOutcome], DeliveryPlan.Exchange) {
+    /// The client starts no exchange (a redirect's re-POST, a token refresh and the call sent
+    /// again after it included) that could end after `deadline`, the lease's end.
+    private func send(
+        _ commands: [BatchCommand], with client: Bitrix24Client, before deadline: ContinuousClock.Instant
+    ) -> ([String: BatchOutcome], DeliveryPlan.Exchange) {
         let started = ContinuousClock.now
         let result = Result {
             try blockingAwait { () async throws -> ([String: BatchOutcome], Int?) in
                 if commands.count == 1 && configuration.batchSize == 1 {
                     do {
-                        let response = try await client.execute(commands[0])
+                        let response = try await client.execute(commands[0], deadline: deadline)
                         return ([commands[0].key: .success(response.result, response.time)], response.httpStatus)
                     } catch let error as Bitrix24Error {
                         return ([commands[0].key: .failure(error)], error.httpStatus)
                     }
                 }
-                let response = try await client.batch(commands)
+                let response = try await client.batch(commands, deadline: deadline)
                 return (response.outcomes, response.httpStatus)
             }
         }

@@ -36,7 +36,8 @@ public final class WorkerPool: Sendable {
         /// worker's memory. Default 16 MiB.
         public var claimBytes = 16 << 20
         /// The longest one call may take: a call is sent twice when the portal redirects it or
-        /// its token is refreshed. No call of a claim starts unless it can end inside the lease.
+        /// its token is refreshed. No call of a claim starts unless it can end inside the lease,
+        /// and the client starts no exchange (a token refresh included) that could end after it.
         var callLimit: Duration { requestTimeout * 2 }
         /// An idle worker looks for due intents at least this often. Default 1 s.
         public var idlePoll: Duration = .seconds(1)

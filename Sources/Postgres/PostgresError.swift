@@ -23,6 +23,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let invalidParameterValue: Code = "22023"
         public static let characterNotInRepertoire: Code = "22021"
         public static let raiseException: Code = "P0001"
+        public static let noDataFound: Code = "P0002"
+        public static let wrongObjectType: Code = "42809"
         public static let serializationFailure: Code = "40001"
         public static let deadlockDetected: Code = "40P01"
         public static let undefinedTable: Code = "42P01"

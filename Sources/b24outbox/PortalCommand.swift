@@ -6,8 +6,8 @@ import Outbox
 struct PortalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
-        abstract: "Add, list and remove Bitrix24 portals.",
-        subcommands: [Add.self, List.self, Remove.self]
+        abstract: "Add, list and remove Bitrix24 portals, and store a new OAuth token pair.",
+        subcommands: [Add.self, List.self, Remove.self, SetTokens.self]
     )
 
     struct Add: ParsableCommand {
@@ -30,6 +30,7 @@ struct PortalCommand: ParsableCommand {
         @Option(help: "Incoming-webhook URL, or the portal address when --token is given (or @FILE, -, env:NAME).") var url: String
         @Option(help: "OAuth access token (or @FILE, -, env:NAME).") var token: String?
         @Option(help: "OAuth refresh token (or @FILE, -, env:NAME).") var refreshToken: String?
+        @Option(help: "Seconds the access token has left (Bitrix24's expires_in): refreshed ahead of that.") var tokenExpiresIn: Int?
         @Option(help: "OAuth application client id.") var clientId: String?
         @Option(help: "OAuth application client secret (or @FILE, -, env:NAME).") var clientSecret: String?
         @Option(help: "Application token that inbound events must carry (auth[application_token]; or @FILE, -, env:NAME).") var appToken: String?
@@ -60,10 +61,11 @@ struct PortalCommand: ParsableCommand {
                 if let token {
                     credentials = try .oauth(
                         portal: address, accessToken: token, refreshToken: refreshToken, clientID: clientId,
-                        clientSecret: clientSecret, allowInsecureHTTP: allowHttp)
+                        clientSecret: clientSecret, accessTokenExpiresAt: try tokenExpiry(tokenExpiresIn),
+                        allowInsecureHTTP: allowHttp)
                 } else {
-                    guard refreshToken == nil, clientId == nil, clientSecret == nil else {
-                        throw ValidationError("--refresh-token, --client-id and --client-secret need --token")
+                    guard refreshToken == nil, clientId == nil, clientSecret == nil, tokenExpiresIn == nil else {
+                        throw ValidationError("--refresh-token, --client-id, --client-secret and --token-expires-in need --token")
                     }
                     credentials = try .webhook(address, allowInsecureHTTP: allowHttp)
                 }
@@ -83,6 +85,44 @@ struct PortalCommand: ParsableCommand {
                 rateBucket: rateBucket, rateDrain: rateDrain, tokenEndpoint: endpoint)
             let portal = try userFacing { try PortalStore.add(registration, on: try database.connect()) }
             if json { try printJSON(portal) } else { print("added portal \(portal.name) (\(portal.authKind), \(portal.baseURL))") }
+        }
+    }
+
+    struct SetTokens: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-tokens",
+            abstract: "Store a new OAuth token pair for a portal (after authorising the application again).",
+            discussion: """
+                When a portal's refresh token is refused or lost (the log has portal.token_refresh_refused
+                or portal.tokens_lost), open the application on the portal again and store the pair it
+                got; refreshes then start over from it, in every process, without a restart:
+                          b24outbox portal set-tokens main --token env:B24_ACCESS --refresh-token @refresh-token \\
+                              --token-expires-in 3600
+                Both tokens take @FILE, - (standard input, one of them) or env:NAME; neither is printed.
+                """)
+
+        @Argument(help: "Portal name.") var name: String
+        @Option(help: "OAuth access token (@FILE, -, env:NAME).") var token: String
+        @Option(help: "OAuth refresh token (@FILE, -, env:NAME).") var refreshToken: String
+        @Option(help: "Seconds the access token has left (Bitrix24's expires_in).") var tokenExpiresIn: Int?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            var secrets = SecretInput()
+            let access: String, refresh: String
+            do {
+                access = try secrets.read(token, option: "--token")!
+                refresh = try secrets.read(refreshToken, option: "--refresh-token")!
+            } catch let error as SecretInputError {
+                throw ValidationError(error.description)
+            }
+            let expiresAt = try tokenExpiry(tokenExpiresIn)
+            try userFacing {
+                try PortalStore.setTokens(
+                    portal: name, accessToken: access, refreshToken: refresh, expiresAt: expiresAt, by: "cli",
+                    on: try database.connect())
+            }
+            print("stored a new token pair for portal \(name)")
         }
     }
 
@@ -112,4 +152,11 @@ struct PortalCommand: ParsableCommand {
             print("removed portal \(name)")
         }
     }
+}
+
+/// When an access token with `seconds` left expires; nil when not given.
+private func tokenExpiry(_ seconds: Int?) throws -> Date? {
+    guard let seconds else { return nil }
+    try requireRange(seconds, PortalRegistration.tokenLifetimes, "--token-expires-in", unit: " seconds")
+    return Date().addingTimeInterval(TimeInterval(seconds))
 }

@@ -72,7 +72,8 @@ func makeWorkerPool(
     var clientConfiguration = Bitrix24Client.Configuration()
     clientConfiguration.requestTimeout = requestTimeout
     clientConfiguration.maxConnectionsPerHost = max(16, configuration.concurrency)
-    let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger)
+    let clients = PortalClients(
+        conninfo: conninfo, configuration: clientConfiguration, logger: logger, metrics: configuration.metrics)
     return (WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger), clients)
 }
 

@@ -108,7 +108,7 @@ import Testing
 
     @Test func aTokenAlreadyReplacedIsNotRefreshedAgain() async throws {
         let refreshes = Counter()
-        let store = CredentialStore(credentials: Self.oauth()) { secrets in
+        let store = CredentialStore(credentials: Self.oauth()) { secrets, _ in
             await refreshes.increment()
             return OAuthTokens(accessToken: "new-\(secrets.accessToken)", refreshToken: "r2")
         }
