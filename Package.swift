@@ -111,7 +111,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxTests",
-            dependencies: ["Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport"]
+            dependencies: [
+                "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(
             name: "Bitrix24Tests",

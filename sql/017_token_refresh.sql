@@ -10,6 +10,8 @@
 -- * Every refresh spends the refresh token: an exchange whose answer was lost may have rotated
 --   the pair at the server. The turn says so ('unanswered', counted), the next exchange of the
 --   same token is told, and a refusal after one means the pair is lost (`portal.tokens_lost`).
+-- * A failed exchange rests the turn ('backoff', doubling up to a minute): an OAuth server that
+--   is down gets one try per portal at a time, not one per waiting call.
 -- * A refresh token the OAuth server refused ('refused') is not tried again by anyone until a
 --   new pair is stored (`portal set-tokens`), which clears the turn.
 -- * Refresh tokens are named by their SHA-256, never stored twice or written to the log.
@@ -18,14 +20,17 @@ ALTER TABLE outbox.portals ADD COLUMN token_issued_at timestamptz;
 
 CREATE TABLE outbox.token_refreshes (
     portal_id  bigint PRIMARY KEY REFERENCES outbox.portals (id) ON DELETE CASCADE,
-    state      text NOT NULL CHECK (state IN ('running', 'unanswered', 'refused')),
+    -- running: `holder` exchanges until `until`; backoff: the next exchange starts after
+    -- `until`; refused: the OAuth server refused the token, nobody tries it again.
+    state      text NOT NULL CHECK (state IN ('running', 'backoff', 'refused')),
     holder     text NOT NULL CHECK (length(holder) BETWEEN 1 AND 200),
-    -- running: the holder's turn ends; unanswered: the next exchange may start.
     until      timestamptz NOT NULL,
     -- SHA-256 of the refresh token the turn spends.
     spent      bytea NOT NULL CHECK (length(spent) = 32),
     -- Exchanges of `spent` whose answer never came (a lost answer, a holder gone mid-exchange).
     unanswered integer NOT NULL DEFAULT 0 CHECK (unanswered >= 0),
+    -- Failed exchanges in a row, for the backoff.
+    failures   integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
     error      text CHECK (length(error) <= 200),
     started_at timestamptz NOT NULL DEFAULT now()
 );
@@ -94,6 +99,7 @@ BEGIN
     IF r.spent <> v_spent THEN
         -- A turn about an older pair: the stored one is new, and so is this turn.
         r.unanswered := 0;
+        r.failures := 0;
     ELSIF r.state = 'running' THEN
         -- The holder's turn ran out mid-exchange: whether the server rotated is unknown.
         r.unanswered := r.unanswered + 1;
@@ -103,7 +109,7 @@ BEGIN
     END IF;
     UPDATE outbox.token_refreshes t
        SET state = 'running', holder = p_holder, until = v_now + p_turn, spent = v_spent,
-           unanswered = r.unanswered, error = NULL, started_at = v_now
+           unanswered = r.unanswered, failures = r.failures, error = NULL, started_at = v_now
      WHERE t.portal_id = p_portal_id;
     RETURN QUERY SELECT 'refresh', NULL::text, p.refresh_token, NULL::timestamptz, NULL::timestamptz, 0::float8, r.unanswered, NULL::text;
 END;
@@ -141,10 +147,11 @@ END;
 $$;
 
 -- Records how an exchange of `p_spent` by `p_holder` failed:
---   p_outcome 'not_sent':   it never reached the server; the turn ends;
---   p_outcome 'unanswered': no answer came; the next exchange may start after `p_retry`;
+--   p_outcome 'not_sent':   it never reached the server;
+--   p_outcome 'unanswered': no answer came;
 --   p_outcome 'refused':    the server refused the token; nobody tries it again.
--- The answer: recorded; stale (the turn was no longer the caller's: nothing recorded);
+-- Either way the next exchange may start after `p_retry`, doubled for each failure in a row
+-- up to a minute. The answer: recorded; stale (the turn was no longer the caller's: nothing recorded);
 -- stored (a newer pair is stored: use it, in the other columns); lost (recorded 'refused'
 -- after an unanswered exchange: the server rotated the pair and its answer is gone).
 CREATE FUNCTION outbox.fail_token_refresh(
@@ -173,19 +180,16 @@ BEGIN
         RETURN QUERY SELECT 'stale', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
-    IF p_outcome = 'not_sent' THEN
-        IF r.unanswered = 0 THEN
-            DELETE FROM outbox.token_refreshes WHERE portal_id = p_portal_id;
-        ELSE
-            UPDATE outbox.token_refreshes SET state = 'unanswered', until = clock_timestamp(), error = v_error
-             WHERE portal_id = p_portal_id;
-        END IF;
-    ELSIF p_outcome = 'unanswered' THEN
+    IF p_outcome IN ('not_sent', 'unanswered') THEN
         UPDATE outbox.token_refreshes
-           SET state = 'unanswered', until = clock_timestamp() + p_retry, unanswered = r.unanswered + 1, error = v_error
+           SET state = 'backoff', failures = r.failures + 1, error = v_error,
+               until = clock_timestamp() + least(p_retry * power(2, least(r.failures, 10)), interval '60 seconds'),
+               unanswered = r.unanswered + (p_outcome = 'unanswered')::int
          WHERE portal_id = p_portal_id;
-        PERFORM outbox.append_token_log(p_portal_id, 'portal.token_refresh_unanswered',
-            jsonb_build_object('holder', p_holder, 'unanswered', r.unanswered + 1, 'error', v_error));
+        IF p_outcome = 'unanswered' THEN
+            PERFORM outbox.append_token_log(p_portal_id, 'portal.token_refresh_unanswered',
+                jsonb_build_object('holder', p_holder, 'unanswered', r.unanswered + 1, 'error', v_error));
+        END IF;
     ELSE
         UPDATE outbox.token_refreshes SET state = 'refused', until = 'infinity', error = v_error
          WHERE portal_id = p_portal_id;

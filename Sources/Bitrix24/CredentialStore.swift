@@ -5,8 +5,8 @@ import Foundation
 ///
 /// - Ahead of the expiry (when it is known), the first call inside the refresh window starts a
 ///   refresh in the background and goes on with the token in hand; nobody waits for it.
-/// - A token that was refused, or has run out by this host's clock, is refreshed before the
-///   call goes on: single-flight, since every refresh kills the previous refresh token, and a
+/// - A token that was refused, or runs out within a request's time by this host's clock, is
+///   refreshed before the call goes on: single-flight, since every refresh kills the previous refresh token, and a
 ///   caller whose token was already replaced gets the new one without refreshing again.
 actor CredentialStore {
     typealias Refresher = @Sendable (Bitrix24Credentials.OAuthSecrets, TokenRefreshRequest) async throws(Bitrix24Error) -> OAuthTokens?
@@ -38,18 +38,20 @@ actor CredentialStore {
     }
 
     /// The credentials for the next call. Starts a refresh ahead of the expiry in the
-    /// background; refreshes first when the token has run out (a call would only be refused,
-    /// and the refusal costs a request of the portal's bucket).
+    /// background; refreshes first when the token is about to run out (a call would only be
+    /// refused, and the refusal costs a request of the portal's bucket).
     func forCall(deadline: ContinuousClock.Instant?) async throws(Bitrix24Error) -> Bitrix24Credentials {
         guard let secrets = credentials.oauthSecrets, let expiresAt = secrets.expiresAt, credentials.canRefresh,
               refreshDead == nil
         else { return credentials }
         let now = Date()
-        if now >= expiresAt {
+        let window = Self.window(secrets, refreshAhead: refreshAhead)
+        // A call sent this close to the expiry may arrive after it: when the refresh ahead has
+        // not brought a new pair by then, calls wait for one.
+        if now >= expiresAt.addingTimeInterval(-min(exchangeLimit.inSeconds, window / 2)) {
             return try await refreshed(replacing: secrets.accessToken, deadline: deadline)
         }
-        if now >= expiresAt.addingTimeInterval(-Self.window(secrets, refreshAhead: refreshAhead)),
-           now >= nextAhead, ahead == nil, urgent == nil {
+        if now >= expiresAt.addingTimeInterval(-window), now >= nextAhead, ahead == nil, urgent == nil {
             startAhead(secrets)
         }
         return credentials

@@ -95,7 +95,7 @@ final class SharedTokens: Sendable {
                     try db.queryPrepared("""
                         SELECT outcome, access_token, refresh_token, expires_at, issued_at
                           FROM outbox.fail_token_refresh($1, $2, decode($3, 'hex'), $4, make_interval(secs => $5), $6)
-                        """, [self.portalID, self.holder, spent, kind, Self.retryDelay.inSeconds, error.code.rawValue]).first!
+                        """, [self.portalID, self.holder, spent, kind, Self.retryDelay.inSeconds, Self.loggable(error.code)]).first!
                 }
                 switch try failed.decode(0, as: String.self) {
                 case "stored":
@@ -184,6 +184,17 @@ final class SharedTokens: Sendable {
     static func kind(of error: Bitrix24Error) -> String {
         if error.code == .invalidGrant { return "refused" }
         return error.failureClass == .ambiguous ? "unanswered" : "not_sent"
+    }
+
+    /// The error code as the log may keep it: a code from the OAuth server's answer is only
+    /// letters, digits, '_', '.' and '-' (anything else is not a code, and could carry anything).
+    static func loggable(_ code: Bitrix24Error.Code) -> String {
+        let text = code.rawValue
+        let allowed = text.utf8.count <= 64 && text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x5F || byte == 0x2E || byte == 0x2D
+        }
+        return allowed && !text.isEmpty ? text : "UNREADABLE_CODE"
     }
 
     private static func refused(_ code: String?, lost: Bool = false) -> Bitrix24Error {

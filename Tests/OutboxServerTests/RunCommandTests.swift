@@ -48,16 +48,6 @@ struct RunCommandTests {
     }
 }
 
-/// Checks `condition` every 100 ms for up to `timeout`; errors count as "not yet".
-func poll(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if (try? await condition()) == true { return true }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return false
-}
-
 func status(of url: String) async throws -> Int {
     let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
     _ = try await response.body.collect(upTo: 1 << 20)

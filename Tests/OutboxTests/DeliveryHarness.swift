@@ -15,13 +15,17 @@ struct DeliveryHarness {
     let simulator: Simulator
     let portal = "sim"
 
+    /// `knownExpiry`: the OAuth portal is registered with its access token's expiry (as
+    /// `portal add --token-expires-in` does), so it is refreshed ahead of it.
     static func start(
-        oauth: Bool = false, rateBucket: Int = 1_000_000, rateDrain: Double = 1_000_000,
+        oauth: Bool = false, knownExpiry: Bool = false, rateBucket: Int = 1_000_000, rateDrain: Double = 1_000_000,
         _ configure: (inout Simulator.Configuration) -> Void = { _ in }
     ) async throws -> DeliveryHarness {
         var configuration = Simulator.Configuration()
         configuration.rateLimit = nil
         configure(&configuration)
+        // Taken before the simulator issues its first token, so the expiry is never late.
+        let issued = Date()
         let simulator = try await Simulator.start(configuration)
         let scratch = try ScratchDatabase()
         let db = try scratch.connect()
@@ -30,7 +34,9 @@ struct DeliveryHarness {
             ? try .oauth(
                 portal: simulator.baseURL, accessToken: configuration.oauth.accessToken,
                 refreshToken: configuration.oauth.refreshToken, clientID: configuration.oauth.clientID,
-                clientSecret: configuration.oauth.clientSecret, allowInsecureHTTP: true)
+                clientSecret: configuration.oauth.clientSecret,
+                accessTokenExpiresAt: knownExpiry ? issued.addingTimeInterval(configuration.oauth.accessTokenLifetime.inSeconds) : nil,
+                accessTokenIssuedAt: knownExpiry ? issued : nil, allowInsecureHTTP: true)
             : try .webhook(simulator.webhookURL, allowInsecureHTTP: true)
         try PortalStore.add(PortalRegistration(
             name: "sim", credentials: credentials, applicationToken: configuration.applicationToken,
@@ -45,11 +51,12 @@ struct DeliveryHarness {
 
     /// Starts a harness, runs `body`, and stops the simulator however `body` ends.
     static func with(
-        oauth: Bool = false, rateBucket: Int = 1_000_000, rateDrain: Double = 1_000_000,
+        oauth: Bool = false, knownExpiry: Bool = false, rateBucket: Int = 1_000_000, rateDrain: Double = 1_000_000,
         _ configure: (inout Simulator.Configuration) -> Void = { _ in },
         _ body: (DeliveryHarness) async throws -> Void
     ) async throws {
-        let harness = try await start(oauth: oauth, rateBucket: rateBucket, rateDrain: rateDrain, configure)
+        let harness = try await start(
+            oauth: oauth, knownExpiry: knownExpiry, rateBucket: rateBucket, rateDrain: rateDrain, configure)
         do {
             try await body(harness)
         } catch {
@@ -67,11 +74,12 @@ struct DeliveryHarness {
         try await Self.deliver(conninfo: scratch.conninfo, concurrency: concurrency, batch: batch, retry: retry, configure)
     }
 
-    /// A pool of its own, with its own Bitrix24 clients: what a separate worker process has.
-    /// `configure` may change the pool's settings; its `requestTimeout` is the clients' too.
+    /// A pool of its own, with its own Bitrix24 clients (or `clients`, kept from an earlier
+    /// run): what a separate worker process has. `configure` may change the pool's settings;
+    /// its `requestTimeout` is the clients' too, and its `metrics` theirs.
     static func deliver(
-        conninfo: String, concurrency: Int = 4, batch: Int = 50, retry: RetryPolicy = .fastForTests,
-        _ configure: (inout WorkerPool.Configuration) -> Void = { _ in }
+        conninfo: String, clients given: PortalClients? = nil, concurrency: Int = 4, batch: Int = 50,
+        retry: RetryPolicy = .fastForTests, _ configure: (inout WorkerPool.Configuration) -> Void = { _ in }
     ) async throws {
         var configuration = WorkerPool.Configuration()
         configuration.concurrency = concurrency
@@ -85,11 +93,9 @@ struct DeliveryHarness {
         // after its client gave up, unless a test holds calls (and sets its own limit).
         configuration.portalExecutionLimit = .milliseconds(100)
         configure(&configuration)
-        var clientConfiguration = Bitrix24Client.Configuration()
-        clientConfiguration.requestTimeout = configuration.requestTimeout
         var logger = Logger(label: "test")
         logger.logLevel = .error  // faults are expected here; their log lines are noise
-        let clients = PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger)
+        let clients = given ?? Self.clients(conninfo: conninfo, configuration: configuration)
         let pool = WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
@@ -97,7 +103,16 @@ struct DeliveryHarness {
                 done.resume()
             }
         }
-        try clients.shutdown()
+        if given == nil { try clients.shutdown() }
+    }
+
+    /// The Bitrix24 clients a pool with `configuration` calls through.
+    static func clients(conninfo: String, configuration: WorkerPool.Configuration) -> PortalClients {
+        var clientConfiguration = Bitrix24Client.Configuration()
+        clientConfiguration.requestTimeout = configuration.requestTimeout
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        return PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger, metrics: configuration.metrics)
     }
 
     /// What the portal shows after a run through faults: the faults really happened, one
