@@ -49,7 +49,13 @@ actor CredentialStore {
         // A call sent this close to the expiry may arrive after it: when the refresh ahead has
         // not brought a new pair by then, calls wait for one.
         if now >= expiresAt.addingTimeInterval(-min(exchangeLimit.inSeconds, window / 2)) {
-            return try await refreshed(replacing: secrets.accessToken, deadline: deadline)
+            do {
+                return try await refreshed(replacing: secrets.accessToken, deadline: deadline)
+            } catch where Date() < expiresAt {
+                // No new pair (refused, or the OAuth server is down): the token in hand still
+                // works until it expires.
+                return credentials
+            }
         }
         if now >= expiresAt.addingTimeInterval(-window), now >= nextAhead, ahead == nil, urgent == nil {
             startAhead(secrets)

@@ -71,6 +71,19 @@ import Testing
         #expect(calls.map { $0.bodyJSON?["auth"]?.stringValue } == ["new-access-token"])
     }
 
+    @Test("when the refresh before the expiry fails, the token in hand serves until it expires")
+    func theOldTokenServesUntilItExpires() async throws {
+        let transport = FakeTransport { request in
+            if request.method == .GET { return jsonResponse(400, #"{"error":"invalid_grant","error_description":"Invalid grant"}"#) }
+            return jsonResponse(#"{"result":7}"#)
+        }
+        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 2), transport: transport)
+        _ = try await client.notifySystem(userID: 1, message: "a")
+        let methods = await transport.log.requests.map(\.method)
+        #expect(methods == [.GET, .POST])
+        #expect(await transport.log.requests.last?.bodyJSON?["auth"] == "old-access-token")
+    }
+
     @Test("no exchange starts that could end after the caller's deadline: the call is not sent")
     func deadlines() async throws {
         let refreshes = Counter()
@@ -93,7 +106,7 @@ import Testing
             Issue.record("must not be sent")
         } catch {
             #expect(error.code == .noTimeLeft)
-            #expect(error.method == "oauth.token")
+            #expect(error.failureClass == .notExecuted)
         }
         #expect(await transport.log.count == 0)
         _ = try await client.call("im.notify.system.add", params: ["USER_ID": 1, "MESSAGE": "x"], deadline: .now + .seconds(11))
