@@ -15,6 +15,8 @@
 -- * A refresh token the OAuth server refused ('refused') is not tried again by anyone until a
 --   new pair is stored (`portal set-tokens`), which clears the turn.
 -- * Refresh tokens are named by their SHA-256, never stored twice or written to the log.
+-- * Every function here locks the portal row FOR NO KEY UPDATE for its own short transaction,
+--   so the turns of one portal change one at a time (an enqueue's KEY SHARE never waits for it).
 
 ALTER TABLE outbox.portals ADD COLUMN token_issued_at timestamptz;
 
@@ -54,26 +56,27 @@ $$;
 --   missing:  the portal has no stored pair (or no refresh token).
 CREATE FUNCTION outbox.begin_token_refresh(p_portal_id bigint, p_holder text, p_replacing bytea, p_turn interval)
 RETURNS TABLE (outcome text, access_token text, refresh_token text, expires_at timestamptz,
-               issued_at timestamptz, wait double precision, unanswered integer, error text)
+               issued_at timestamptz, wait double precision, unanswered integer, error text, took_over boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     p record;
     r outbox.token_refreshes;
     v_spent bytea;
     v_now timestamptz := clock_timestamp();
+    v_took_over boolean := false;
 BEGIN
     SELECT t.access_token, t.refresh_token, t.token_expires_at, t.token_issued_at INTO p
-      FROM outbox.portals t WHERE t.id = p_portal_id;
+      FROM outbox.portals t WHERE t.id = p_portal_id FOR NO KEY UPDATE;
     IF NOT FOUND OR p.access_token IS NULL THEN
-        RETURN QUERY SELECT 'missing', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::float8, 0, NULL::text;
+        RETURN QUERY SELECT 'missing', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::float8, 0, NULL::text, false;
         RETURN;
     END IF;
     IF outbox.token_sha(p.access_token) <> p_replacing THEN
-        RETURN QUERY SELECT 'stored', p.access_token, p.refresh_token, p.token_expires_at, p.token_issued_at, 0::float8, 0, NULL::text;
+        RETURN QUERY SELECT 'stored', p.access_token, p.refresh_token, p.token_expires_at, p.token_issued_at, 0::float8, 0, NULL::text, false;
         RETURN;
     END IF;
     IF p.refresh_token IS NULL THEN
-        RETURN QUERY SELECT 'missing', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::float8, 0, NULL::text;
+        RETURN QUERY SELECT 'missing', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::float8, 0, NULL::text, false;
         RETURN;
     END IF;
     v_spent := outbox.token_sha(p.refresh_token);
@@ -82,18 +85,19 @@ BEGIN
     VALUES (p_portal_id, 'running', p_holder, v_now + p_turn, v_spent)
     ON CONFLICT (portal_id) DO NOTHING;
     IF FOUND THEN
-        RETURN QUERY SELECT 'refresh', NULL::text, p.refresh_token, NULL::timestamptz, NULL::timestamptz, 0::float8, 0, NULL::text;
+        RETURN QUERY SELECT 'refresh', NULL::text, p.refresh_token, NULL::timestamptz, NULL::timestamptz, 0::float8, 0, NULL::text, false;
         RETURN;
     END IF;
 
-    SELECT * INTO r FROM outbox.token_refreshes t WHERE t.portal_id = p_portal_id FOR UPDATE;
+    -- The row exists and stays: every function that deletes it waits for the portal row's lock.
+    SELECT * INTO STRICT r FROM outbox.token_refreshes t WHERE t.portal_id = p_portal_id;
     IF r.spent = v_spent AND r.state = 'refused' THEN
-        RETURN QUERY SELECT 'refused', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::float8, r.unanswered, r.error;
+        RETURN QUERY SELECT 'refused', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::float8, r.unanswered, r.error, false;
         RETURN;
     END IF;
     IF r.spent = v_spent AND r.until > v_now THEN
         RETURN QUERY SELECT 'wait', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz,
-                            extract(epoch FROM r.until - v_now)::float8, r.unanswered, NULL::text;
+                            extract(epoch FROM r.until - v_now)::float8, r.unanswered, NULL::text, false;
         RETURN;
     END IF;
     IF r.spent <> v_spent THEN
@@ -102,6 +106,7 @@ BEGIN
         r.failures := 0;
     ELSIF r.state = 'running' THEN
         -- The holder's turn ran out mid-exchange: whether the server rotated is unknown.
+        v_took_over := true;
         r.unanswered := r.unanswered + 1;
         PERFORM outbox.append_token_log(p_portal_id, 'portal.token_refresh_unanswered',
             jsonb_build_object('holder', r.holder, 'unanswered', r.unanswered,
@@ -111,7 +116,7 @@ BEGIN
        SET state = 'running', holder = p_holder, until = v_now + p_turn, spent = v_spent,
            unanswered = r.unanswered, failures = r.failures, error = NULL, started_at = v_now
      WHERE t.portal_id = p_portal_id;
-    RETURN QUERY SELECT 'refresh', NULL::text, p.refresh_token, NULL::timestamptz, NULL::timestamptz, 0::float8, r.unanswered, NULL::text;
+    RETURN QUERY SELECT 'refresh', NULL::text, p.refresh_token, NULL::timestamptz, NULL::timestamptz, 0::float8, r.unanswered, NULL::text, v_took_over;
 END;
 $$;
 
@@ -129,6 +134,7 @@ BEGIN
     IF p_access_token IS NULL OR p_access_token = '' OR p_refresh_token IS NULL OR p_refresh_token = '' THEN
         RAISE EXCEPTION 'a refreshed pair needs both tokens' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM 1 FROM outbox.portals WHERE id = p_portal_id FOR NO KEY UPDATE;
     UPDATE outbox.portals
        SET access_token = p_access_token, refresh_token = p_refresh_token,
            token_expires_at = p_expires_at, token_issued_at = p_issued_at, updated_at = now()
@@ -167,15 +173,14 @@ BEGIN
         RAISE EXCEPTION 'unknown refresh outcome %', p_outcome USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT t.access_token, t.refresh_token, t.token_expires_at, t.token_issued_at INTO p
-      FROM outbox.portals t WHERE t.id = p_portal_id;
+      FROM outbox.portals t WHERE t.id = p_portal_id FOR NO KEY UPDATE;
     IF FOUND AND p.refresh_token IS NOT NULL AND outbox.token_sha(p.refresh_token) <> p_spent THEN
         -- Another process stored a newer pair (a refusal of the old token is then expected).
         RETURN QUERY SELECT 'stored', p.access_token, p.refresh_token, p.token_expires_at, p.token_issued_at;
         RETURN;
     END IF;
     SELECT * INTO r FROM outbox.token_refreshes t
-     WHERE t.portal_id = p_portal_id AND t.holder = p_holder AND t.spent = p_spent AND t.state = 'running'
-       FOR UPDATE;
+     WHERE t.portal_id = p_portal_id AND t.holder = p_holder AND t.spent = p_spent AND t.state = 'running';
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'stale', NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz;
         RETURN;

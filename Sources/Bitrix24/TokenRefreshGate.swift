@@ -43,9 +43,10 @@ extension TokenRefresher {
             } catch let error as Bitrix24Error {
                 throw error
             } catch {
+                // The gate's own failure (its database, a cancellation): the call did not run.
                 throw Bitrix24Error(
                     code: .transportError, errorDescription: "token refresh failed: \(type(of: error))",
-                    failureClass: .notExecuted)
+                    method: TokenRefresher.method, failureClass: .notExecuted)
             }
         }
     }

@@ -2,6 +2,11 @@ import Foundation
 import Logging
 import NIOHTTP1
 
+extension Bitrix24Client {
+    /// The method name a token refresh's failures carry.
+    public static let tokenRefreshMethod = TokenRefresher.method
+}
+
 /// Exchanges a refresh token for a new pair at the OAuth server:
 /// `GET TOKEN_ENDPOINT?grant_type=refresh_token&client_id=…&client_secret=…&refresh_token=…`.
 ///

@@ -119,10 +119,13 @@ enum DeliveryPlan {
                     .methodPaused(method: error.method ?? intent.kind.method, for: pause))
         case .ambiguous:
             return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: settle), nil)
-        case .notExecuted where error.code == .noTimeLeft || error.method == "oauth.token":
-            // Not sent for want of lease time, or of a token the portal-wide refresh could not
-            // bring yet: nothing about the intent, so no attempt is spent.
+        case .notExecuted where error.code == .noTimeLeft:
+            // Not sent for want of lease time: nothing about the intent, so no attempt is spent.
             return (.finished(.released(after: .seconds(1), reason: error.code.rawValue)), nil)
+        case .notExecuted where error.method == Bitrix24Client.tokenRefreshMethod:
+            // Not sent for want of a token the portal-wide refresh could not bring yet (its
+            // turn backs off up to a minute): no attempt is spent.
+            return (.finished(.released(after: .seconds(5), reason: error.code.rawValue)), nil)
         case .notExecuted, .tokenExpired:
             return (retryOrDead(intent: intent, details: details, retry: retry, atLeast: .zero), nil)
         }

@@ -15,8 +15,9 @@ public final class PortalClients: Sendable {
     private let metrics: OutboxMetrics
     /// Names this process in `outbox.token_refreshes`; a random part tells two containers
     /// (both PID 1) apart.
-    private let holder = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+    private let holder = "\(ProcessInfo.processInfo.hostName.prefix(100))-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
     private let clients = Mutex<[Int64: (client: Bitrix24Client, name: String)]>([:])
+    private let gates = Mutex<[Int64: SharedTokens]>([:])
 
     public init(
         conninfo: String, configuration: Bitrix24Client.Configuration = .init(), logger: Logger,
@@ -29,7 +30,10 @@ public final class PortalClients: Sendable {
         self.logger = logger
     }
 
+    /// Stops the HTTP client, after waiting (up to 10 s) for any refreshed token pair the
+    /// database has not taken yet: the refresh token it replaced is already dead.
     public func shutdown() throws {
+        for gate in gates.withLock({ Array($0.values) }) { _ = gate.flush(timeout: .seconds(10)) }
         try httpClient.syncShutdown()
     }
 
@@ -46,6 +50,8 @@ public final class PortalClients: Sendable {
         if let tokenEndpoint { configuration.tokenEndpoint = tokenEndpoint }
         let conninfo = conninfo
         let logger = logger
+        let tokens = SharedTokens(
+            portalID: portalID, portal: name, conninfo: conninfo, holder: holder, metrics: metrics, logger: logger)
         let client = Bitrix24Client(
             credentials: credentials, configuration: configuration, httpClient: httpClient, logger: logger,
             onPortalMoved: { url in
@@ -56,12 +62,11 @@ public final class PortalClients: Sendable {
                 }
             },
             // One refresh at a time across every process sharing the pair (sql/017).
-            refreshGate: SharedTokens(
-                portalID: portalID, portal: name, conninfo: conninfo, holder: holder, metrics: metrics, logger: logger
-            ).gate)
+            refreshGate: tokens.gate)
         return clients.withLock { cache in
             if let raced = cache[portalID] { return raced }
             cache[portalID] = (client, name)
+            gates.withLock { $0[portalID] = tokens }
             return (client, name)
         }
     }

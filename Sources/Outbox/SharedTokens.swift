@@ -30,8 +30,14 @@ final class SharedTokens: Sendable {
     static let retryDelay: Duration = .seconds(1)
     /// How often a waiting caller looks whether another holder's turn has ended.
     static let waitPoll: Duration = .milliseconds(100)
-    /// A pair waiting to be stored again; a newer one replaces it.
-    private let pendingStore = Mutex<Task<Void, Never>?>(nil)
+    /// A pair waiting to be stored again (and the access token it replaced); a newer one replaces it.
+    private let pendingStore = Mutex<PendingStore?>(nil)
+
+    struct PendingStore: Sendable {
+        var tokens: OAuthTokens
+        var replaced: String
+        var task: Task<Void, Never>
+    }
 
     init(portalID: Int64, portal: String, conninfo: String, holder: String, metrics: OutboxMetrics, logger: Logger) {
         self.portalID = portalID
@@ -50,8 +56,14 @@ final class SharedTokens: Sendable {
         _ request: TokenRefreshRequest,
         refresh: @escaping @Sendable (String) async throws(Bitrix24Error) -> OAuthTokens
     ) async throws -> OAuthTokens? {
+        // A pair this process holds and has not stored yet is the newest there is.
+        if let pending = pendingStore.withLock({ $0 }), pending.replaced == request.replacing {
+            return pending.tokens
+        }
         let db = try await Self.onOwnThread { UncheckedConnection(try Connection(self.conninfo)) }
         defer { Self.closeOnOwnThread(db) }
+        // Each pass is a turn of its own: an answer about an earlier turn is never taken for this one's.
+        let holder = "\(self.holder)/\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         let replacing = Self.sha(request.replacing)
         // The holder's turn: one exchange, and time to record its answer.
         let turn = request.exchangeLimit + .seconds(5)
@@ -60,9 +72,9 @@ final class SharedTokens: Sendable {
             try Self.requireTime(request, after: .zero)
             let turnAnswer = try await onDatabase(db) { db in
                 try db.queryPrepared("""
-                    SELECT outcome, access_token, refresh_token, expires_at, issued_at, wait, unanswered, error
+                    SELECT outcome, access_token, refresh_token, expires_at, issued_at, wait, unanswered, error, took_over
                       FROM outbox.begin_token_refresh($1, $2, decode($3, 'hex'), make_interval(secs => $4))
-                    """, [self.portalID, self.holder, replacing, turn.inSeconds]).first!
+                    """, [self.portalID, holder, replacing, turn.inSeconds]).first!
             }
             let outcome: String = try turnAnswer.decode(0)
             switch outcome {
@@ -78,11 +90,17 @@ final class SharedTokens: Sendable {
             case "refused":
                 throw Self.refused(try turnAnswer.decode(7, as: String?.self))
             case "refresh":
-                break
+                if try turnAnswer.decode(8, as: Bool.self) {
+                    // A holder's turn ran out mid-exchange (it stopped, or lost the database).
+                    metrics.tokenRefresh("unanswered", portal: portal)
+                    logger.error(
+                        "a token refresh ended without an answer on record; the server may have rotated the pair",
+                        metadata: ["portal": "\(portal)"])
+                }
             default:
                 throw Bitrix24Error(
                     code: .cannotRefresh, errorDescription: "the portal has no stored refresh token",
-                    method: "oauth.token", failureClass: .permanent)
+                    method: Bitrix24Client.tokenRefreshMethod, failureClass: .permanent)
             }
             let refreshToken: String = try turnAnswer.decode(2)
             let spent = Self.sha(refreshToken)
@@ -95,12 +113,17 @@ final class SharedTokens: Sendable {
                     try db.queryPrepared("""
                         SELECT outcome, access_token, refresh_token, expires_at, issued_at
                           FROM outbox.fail_token_refresh($1, $2, decode($3, 'hex'), $4, make_interval(secs => $5), $6)
-                        """, [self.portalID, self.holder, spent, kind, Self.retryDelay.inSeconds, Self.loggable(error.code)]).first!
+                        """, [self.portalID, holder, spent, kind, Self.retryDelay.inSeconds, Self.loggable(error.code)]).first!
                 }
                 switch try failed.decode(0, as: String.self) {
                 case "stored":
                     // A refusal of a token another process had already replaced.
                     return try Self.storedPair(failed, from: 1)
+                case "stale" where kind == "refused":
+                    // Another holder took the turn over and decides: not this call's fault.
+                    throw Bitrix24Error(
+                        code: .transportError, errorDescription: "another process took the token refresh over",
+                        method: Bitrix24Client.tokenRefreshMethod, failureClass: .notExecuted)
                 case "lost":
                     metrics.tokenRefresh("lost", portal: portal)
                     logger.critical(
@@ -115,7 +138,7 @@ final class SharedTokens: Sendable {
                     metrics.tokenRefresh("unanswered", portal: portal)
                     logger.error(
                         "a token refresh got no answer; the server may have rotated the pair",
-                        metadata: ["portal": "\(portal)", "b24.code": "\(error.code)"])
+                        metadata: ["portal": "\(portal)", "b24.code": "\(Self.loggable(error.code))"])
                     // The same refresh token once more: if the server never took it, this works.
                     if !retriedUnanswered, (try? Self.requireTime(request, after: Self.retryDelay)) != nil {
                         retriedUnanswered = true
@@ -130,16 +153,16 @@ final class SharedTokens: Sendable {
                 throw error
             }
             metrics.tokenRefresh("refreshed", portal: portal)
-            await store(tokens, spent: spent, on: db)
+            await store(tokens, replacing: request.replacing, spent: spent, on: db)
             return tokens
         }
     }
 
     /// Stores `tokens`; when the database does not take them, keeps storing them in the
-    /// background until it does (or a newer pair replaces them).
-    private func store(_ tokens: OAuthTokens, spent: String, on db: UncheckedConnection) async {
+    /// background until it does, or a newer pair is stored (or this process stops).
+    private func store(_ tokens: OAuthTokens, replacing: String, spent: String, on db: UncheckedConnection) async {
         do {
-            try await onDatabase(db) { db in try self.finish(tokens, spent: spent, on: db) }
+            _ = try await onDatabase(db) { db in try self.finish(tokens, spent: spent, on: db) }
         } catch {
             metrics.tokenRefresh("store_failed", portal: portal)
             logger.error(
@@ -147,8 +170,8 @@ final class SharedTokens: Sendable {
                 metadata: ["portal": "\(portal)", "error": "\(error)"])
             let task = Task.detached { [self] in await self.storeAgain(tokens, spent: spent) }
             pendingStore.withLock { pending in
-                pending?.cancel()
-                pending = task
+                pending?.task.cancel()
+                pending = PendingStore(tokens: tokens, replaced: replacing, task: task)
             }
         }
     }
@@ -158,12 +181,17 @@ final class SharedTokens: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: delay)
             do {
-                try await Self.onOwnThread {
+                let outcome = try await Self.onOwnThread {
                     let db = try Connection(self.conninfo)
                     defer { db.close() }
-                    try self.finish(tokens, spent: spent, on: db)
+                    return try self.finish(tokens, spent: spent, on: db)
                 }
-                logger.notice("the refreshed token pair is stored", metadata: ["portal": "\(portal)"])
+                pendingStore.withLock { pending in
+                    if pending?.tokens == tokens { pending = nil }
+                }
+                logger.notice(
+                    outcome == "stored" ? "the refreshed token pair is stored" : "a newer token pair was stored meanwhile",
+                    metadata: ["portal": "\(portal)"])
                 return
             } catch {
                 logger.error("the refreshed token pair is still not stored", metadata: ["portal": "\(portal)", "error": "\(error)"])
@@ -172,10 +200,28 @@ final class SharedTokens: Sendable {
         }
     }
 
-    private func finish(_ tokens: OAuthTokens, spent: String, on db: Connection) throws {
-        _ = try db.queryPrepared(
+    /// Waits (up to `timeout`, blocking the thread) for a pair that is still to be stored;
+    /// false, and a critical log line, if it is not stored by then.
+    func flush(timeout: Duration) -> Bool {
+        guard let pending = pendingStore.withLock({ $0 }) else { return true }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if pendingStore.withLock({ $0?.tokens != pending.tokens }) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        pending.task.cancel()
+        logger.critical(
+            "stopping with a refreshed token pair that was never stored: the portal's stored refresh token is dead; store a new pair with `portal set-tokens`",
+            metadata: ["portal": "\(portal)"])
+        return false
+    }
+
+    /// `stored`, or `superseded` when a newer pair was stored meanwhile.
+    private func finish(_ tokens: OAuthTokens, spent: String, on db: Connection) throws -> String {
+        try db.queryPrepared(
             "SELECT outbox.finish_token_refresh($1, decode($2, 'hex'), $3, $4, $5, $6)",
-            [portalID, spent, tokens.accessToken, tokens.refreshToken, tokens.validUntil, tokens.issuedAt ?? Date()])
+            [portalID, spent, tokens.accessToken, tokens.refreshToken, tokens.validUntil, tokens.issuedAt ?? Date()]
+        ).first!.decode(0)
     }
 
     /// How an exchange failed, as `fail_token_refresh` records it: only `invalid_grant` says
@@ -204,7 +250,7 @@ final class SharedTokens: Sendable {
                 ? "the refresh token was spent by a refresh whose answer was lost"
                 : "the OAuth server refused the stored refresh token (\(code ?? "invalid_grant"))")
                 + "; store a new pair with `b24outbox portal set-tokens`",
-            method: "oauth.token", failureClass: .permanent)
+            method: Bitrix24Client.tokenRefreshMethod, failureClass: .permanent)
     }
 
     private static func storedPair(_ row: Row, from column: Int) throws -> OAuthTokens {
@@ -217,7 +263,7 @@ final class SharedTokens: Sendable {
     private static func requireTime(_ request: TokenRefreshRequest, after pause: Duration) throws(Bitrix24Error) {
         guard let deadline = request.deadline, ContinuousClock.now + pause + request.exchangeLimit > deadline else { return }
         throw Bitrix24Error(
-            code: .noTimeLeft, errorDescription: "no time is left to wait for the token refresh", method: "oauth.token",
+            code: .noTimeLeft, errorDescription: "no time is left to wait for the token refresh", method: Bitrix24Client.tokenRefreshMethod,
             failureClass: .notExecuted)
     }
 

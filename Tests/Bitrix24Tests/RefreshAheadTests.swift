@@ -64,7 +64,7 @@ import Testing
     func refreshedFirstWhenAboutToExpire() async throws {
         let refreshes = Counter()
         let transport = Self.transport(refreshes: refreshes)
-        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 2), transport: transport)
+        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 20), transport: transport)
         _ = try await client.notifySystem(userID: 1, message: "a")
         #expect(await refreshes.value == 1)
         let calls = await transport.log.requests.filter { $0.method == .POST }
@@ -77,7 +77,7 @@ import Testing
             if request.method == .GET { return jsonResponse(400, #"{"error":"invalid_grant","error_description":"Invalid grant"}"#) }
             return jsonResponse(#"{"result":7}"#)
         }
-        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 2), transport: transport)
+        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 20), transport: transport)
         _ = try await client.notifySystem(userID: 1, message: "a")
         let methods = await transport.log.requests.map(\.method)
         #expect(methods == [.GET, .POST])
@@ -99,7 +99,7 @@ import Testing
             #expect(error.failureClass == .notExecuted)
         }
         // A token that needs refreshing first: neither the refresh nor the call starts.
-        let expiring = Bitrix24Client(credentials: Self.credentials(expiresIn: 1), configuration: configuration, transport: transport)
+        let expiring = Bitrix24Client(credentials: Self.credentials(expiresIn: 5), configuration: configuration, transport: transport)
         do throws(Bitrix24Error) {
             _ = try await expiring.batch([BatchCommand(key: "a", method: "im.notify.system.add", params: ["USER_ID": 1, "MESSAGE": "x"])],
                                          deadline: .now + .seconds(5))

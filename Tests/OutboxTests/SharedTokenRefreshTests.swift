@@ -181,20 +181,47 @@ struct SharedTokenRefreshTests {
         }) { h in
             _ = try Producer.enqueue(notifications(h, 600, prefix: "a"), on: h.db)
             let conninfo = h.scratch.conninfo
+            let started = ContinuousClock.now
             async let first: Void = DeliveryHarness.deliver(conninfo: conninfo, concurrency: 2, batch: 10)
             async let second: Void = DeliveryHarness.deliver(conninfo: conninfo, concurrency: 2, batch: 10)
             _ = try await (first, second)
+            let elapsed = (ContinuousClock.now - started) / .milliseconds(1) / 1000
 
             #expect(try h.statusCounts() == ["delivered": 600])
             let state = await h.simulator.snapshot()
             #expect(state.rejected["expired_token", default: 0] == 0)
             #expect(state.refreshes >= 2, "the run outlived several tokens")
+            // A token is refreshed 2.5 s into its life, once: no more refreshes than that allows.
+            #expect(Double(state.refreshes) <= elapsed / 2.5 + 1, "\(state.refreshes) refreshes in \(elapsed) s")
             #expect(state.refreshErrors.isEmpty, "no process spent a refresh token another had spent")
             #expect(try logCount(h, "portal.tokens_refreshed") == state.refreshes)
             #expect(try h.count("SELECT max(attempts) FROM outbox.intents") == 1)
             let stored = try h.db.query("SELECT token_expires_at > now(), token_issued_at <= now() FROM outbox.portals WHERE name = 'sim'").first!
             #expect(try stored.decode(0, as: Bool.self))
             #expect(try stored.decode(1, as: Bool.self))
+        }
+    }
+
+    @Test("a turn whose holder stopped mid-exchange is taken over once it ends, counted as unanswered, and the same refresh token tried")
+    func aTurnLeftRunningIsTakenOver() async throws {
+        try await DeliveryHarness.with(oauth: true) { h in
+            // What a process killed during its exchange leaves behind: a running turn, now over.
+            try h.db.execute("""
+                INSERT INTO outbox.token_refreshes (portal_id, state, holder, until, spent)
+                SELECT id, 'running', 'gone-host-1-x/1', now() - interval '1 second', outbox.token_sha(refresh_token)
+                  FROM outbox.portals WHERE name = 'sim'
+                """)
+            _ = try Producer.enqueue(notifications(h, 30, prefix: "t"), on: h.db)
+            await h.simulator.expireAccessTokens()
+            let metrics = TestMetrics()
+            try await h.deliver(concurrency: 2, batch: 10) { $0.metrics = OutboxMetrics(factory: metrics) }
+
+            #expect(try h.statusCounts() == ["delivered": 30])
+            #expect(await h.simulator.snapshot().refreshes == 1, "the stopped holder had not reached the server")
+            #expect(try logCount(h, "portal.token_refresh_unanswered") == 1)
+            #expect(try h.count("SELECT count(*) FROM outbox.log WHERE type = 'portal.tokens_refreshed' AND data->>'after_unanswered' = '1'") == 1)
+            #expect(metrics.counterTotal(label: OutboxMetrics.Name.tokenRefreshes, dimensions: [("portal", "sim"), ("outcome", "unanswered")]) == 1)
+            #expect(try h.count("SELECT count(*) FROM outbox.token_refreshes") == 0)
         }
     }
 
