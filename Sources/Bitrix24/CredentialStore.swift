@@ -105,8 +105,8 @@ actor CredentialStore {
 
     /// Credentials with an access token other than `rejectedToken`: the current ones if the
     /// token was already replaced, else those after a refresh (joining one already under way).
-    /// `rejectedToken` nil refreshes the current token. No exchange starts that could end after
-    /// `deadline`.
+    /// `rejectedToken` nil refreshes the current token. No exchange starts that could leave the
+    /// call after it less than a request's time before `deadline`.
     func refreshed(
         replacing rejectedToken: String?, deadline: ContinuousClock.Instant? = nil
     ) async throws(Bitrix24Error) -> Bitrix24Credentials {
@@ -132,12 +132,15 @@ actor CredentialStore {
                     code: .cannotRefresh,
                     errorDescription: "the credentials lack a refresh token, client id or client secret")
             }
-            if let deadline, ContinuousClock.now + exchangeLimit > deadline {
+            // The call that needs the token is sent after the refresh: its time is kept back.
+            let refreshDeadline = deadline.map { $0 - exchangeLimit }
+            if let refreshDeadline, ContinuousClock.now + exchangeLimit > refreshDeadline {
                 throw Bitrix24Error(
                     code: .noTimeLeft, errorDescription: "no time is left for a token refresh", method: TokenRefresher.method,
                     failureClass: .notExecuted)
             }
-            let request = TokenRefreshRequest(replacing: replacing, urgent: true, deadline: deadline, exchangeLimit: exchangeLimit)
+            let request = TokenRefreshRequest(
+                replacing: replacing, urgent: true, deadline: refreshDeadline, exchangeLimit: exchangeLimit)
             let refresher = self.refresher
             let current = secrets
             // Unstructured on purpose: a caller cancelled mid-refresh must not lose the new pair.
