@@ -45,10 +45,13 @@ struct TokenRefresher: Sendable {
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "User-Agent", value: configuration.userAgent)
         let started = ContinuousClock.now
+        // The server issues the pair after this: its expires_in counts from no earlier.
+        let sent = Date()
         do throws(Bitrix24Error) {
             let response = try await transport.send(
                 HTTPRequestData(method: .GET, url: url, headers: headers), timeout: configuration.requestTimeout)
-            let tokens = try Self.decode(response, method: method, secrets: allSecrets)
+            var tokens = try Self.decode(response, method: method, secrets: allSecrets)
+            tokens.issuedAt = sent
             logger.info(
                 "bitrix24 token refreshed",
                 metadata: [
