@@ -77,8 +77,17 @@ public final class Bitrix24Client: Sendable {
             exchangeLimit: configuration.requestTimeout, refresher: refreshGate.map(refresher.gated(by:)) ?? refresher.ungated)
     }
 
-    /// Shuts down the HTTP client this client created; a no-op for an injected one.
+    /// Returns once no token refresh is in flight (each ends within the request timeout). Call
+    /// it before shutting down the HTTP client: a refresh cut off there may have spent the
+    /// refresh token at the server, and its new pair would be lost.
+    public func waitForRefreshes() async {
+        await store.settle()
+    }
+
+    /// Shuts down the HTTP client this client created, once no token refresh is in flight; a
+    /// no-op for an injected one.
     public func shutdown() async throws {
+        await store.settle()
         try await ownedHTTPClient?.shutdown()
     }
 

@@ -167,6 +167,15 @@ actor CredentialStore {
         }
     }
 
+    /// Returns once no refresh is in flight: a refresh cut off by a shutdown may have spent the
+    /// refresh token at the server without its new pair reaching anyone.
+    func settle() async {
+        while ahead != nil || urgent != nil {
+            await ahead?.value
+            _ = try? await urgent?.value
+        }
+    }
+
     /// Takes `tokens` in place of the pair whose access token is `old`. Several waiters resume
     /// after one refresh; only the first finds the old token still current.
     private func adopt(_ tokens: OAuthTokens, replacing old: String) {

@@ -30,11 +30,18 @@ public final class PortalClients: Sendable {
         self.logger = logger
     }
 
-    /// Stops the HTTP client, after waiting (up to 10 s) for any refreshed token pair the
-    /// database has not taken yet: the refresh token it replaced is already dead.
+    /// Stops the HTTP client, after the token refreshes in flight (each ends within the request
+    /// timeout) and, up to 10 s, any refreshed pair the database has not taken yet: the refresh
+    /// token such a pair replaced is already dead at the server.
+    public func shutdown() async throws {
+        for client in clients.withLock({ $0.values.map(\.client) }) { await client.waitForRefreshes() }
+        for gate in gates.withLock({ Array($0.values) }) { _ = await gate.flush(timeout: .seconds(10)) }
+        try await httpClient.shutdown()
+    }
+
+    /// `shutdown()` for a caller that is not async (it blocks the calling thread).
     public func shutdown() throws {
-        for gate in gates.withLock({ Array($0.values) }) { _ = gate.flush(timeout: .seconds(10)) }
-        try httpClient.syncShutdown()
+        try blockingAwait { try await self.shutdown() }
     }
 
     /// The client for a portal, reading its credentials with `db` the first time.

@@ -200,14 +200,14 @@ final class SharedTokens: Sendable {
         }
     }
 
-    /// Waits (up to `timeout`, blocking the thread) for a pair that is still to be stored;
-    /// false, and a critical log line, if it is not stored by then.
-    func flush(timeout: Duration) -> Bool {
+    /// Waits (up to `timeout`) for a pair that is still to be stored; false, and a critical
+    /// log line, if it is not stored by then.
+    func flush(timeout: Duration) async -> Bool {
         guard let pending = pendingStore.withLock({ $0 }) else { return true }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if pendingStore.withLock({ $0?.tokens != pending.tokens }) { return true }
-            Thread.sleep(forTimeInterval: 0.05)
+            try? await Task.sleep(for: .milliseconds(50))
         }
         pending.task.cancel()
         logger.critical(

@@ -111,14 +111,14 @@ struct DemoServices: Sendable {
                     break
                 }
             } catch {
-                try? clients.shutdown()
+                try? await clients.shutdown()
                 throw CLIError("serve could not start: \(error)")
             }
             guard let serverPort else {
                 // Interrupted while starting: the pool stops before its clients go.
                 running.cancel()
                 _ = await running.result
-                try? clients.shutdown()
+                try? await clients.shutdown()
                 throw CancellationError()
             }
             return DemoServices(
@@ -135,7 +135,7 @@ struct DemoServices: Sendable {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = await running.result
-        try? clients.shutdown()
+        try? await clients.shutdown()
         runtime.shutdown()
         await simulator.stop()
     }

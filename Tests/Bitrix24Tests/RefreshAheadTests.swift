@@ -13,6 +13,14 @@ import Testing
             accessTokenExpiresAt: now.addingTimeInterval(seconds), accessTokenIssuedAt: now.addingTimeInterval(seconds - lifetime))
     }
 
+    /// A request timeout of 600 s: calls wait for a new token in the last 150 s of its life
+    /// (half the refresh window), so a token with 120 s left is inside that however slow the machine.
+    static var slow: Bitrix24Client.Configuration {
+        var configuration = Bitrix24Client.Configuration()
+        configuration.requestTimeout = .seconds(600)
+        return configuration
+    }
+
     /// Answers refreshes (once `latch` opens, when given) and calls with either token.
     static func transport(refreshes: Counter, latch: Latch? = nil) -> FakeTransport {
         FakeTransport { request in
@@ -64,7 +72,7 @@ import Testing
     func refreshedFirstWhenAboutToExpire() async throws {
         let refreshes = Counter()
         let transport = Self.transport(refreshes: refreshes)
-        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 20), transport: transport)
+        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 120), configuration: Self.slow, transport: transport)
         _ = try await client.notifySystem(userID: 1, message: "a")
         #expect(await refreshes.value == 1)
         let calls = await transport.log.requests.filter { $0.method == .POST }
@@ -77,7 +85,7 @@ import Testing
             if request.method == .GET { return jsonResponse(400, #"{"error":"invalid_grant","error_description":"Invalid grant"}"#) }
             return jsonResponse(#"{"result":7}"#)
         }
-        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 20), transport: transport)
+        let client = Bitrix24Client(credentials: Self.credentials(expiresIn: 120), configuration: Self.slow, transport: transport)
         _ = try await client.notifySystem(userID: 1, message: "a")
         let methods = await transport.log.requests.map(\.method)
         #expect(methods == [.GET, .POST])

@@ -129,7 +129,7 @@ struct ServerHarness {
         let clients = PortalClients(conninfo: scratch.conninfo, logger: logger)
         await WorkerPool(conninfo: scratch.conninfo, configuration: configuration, clients: clients, logger: logger)
             .runUntilStopped()
-        try clients.shutdown()
+        try await clients.shutdown()
     }
 
     /// Rows in every table of the schema.

@@ -103,7 +103,7 @@ struct DeliveryHarness {
                 done.resume()
             }
         }
-        if given == nil { try clients.shutdown() }
+        if given == nil { try await clients.shutdown() }
     }
 
     /// The Bitrix24 clients a pool with `configuration` calls through.

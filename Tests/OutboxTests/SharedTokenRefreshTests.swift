@@ -125,7 +125,6 @@ struct SharedTokenRefreshTests {
                 configuration.metrics = OutboxMetrics(factory: m)
                 return DeliveryHarness.clients(conninfo: asWorker, configuration: configuration)
             }
-            defer { for c in clients { try? c.shutdown() } }
             async let first: Void = DeliveryHarness.deliver(conninfo: asWorker, clients: clients[0], concurrency: 2, batch: 10)
             async let second: Void = DeliveryHarness.deliver(conninfo: asWorker, clients: clients[1], concurrency: 2, batch: 10)
             _ = try await (first, second)
@@ -168,6 +167,7 @@ struct SharedTokenRefreshTests {
             #expect(try h.statusCounts() == ["delivered": 100])
             #expect(await h.simulator.snapshot().notifications.count == 100)
             #expect(try Verifier().verify(on: h.db).isConsistent)
+            for c in clients { try await c.shutdown() }
             TestSecrets.expectAbsent([fresh.accessToken, fresh.refreshToken], in: try h.everythingButSecrets(), "the log or intents")
         }
     }
