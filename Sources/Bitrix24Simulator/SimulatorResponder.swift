@@ -112,6 +112,12 @@ struct SimulatorResponder: HTTPResponder {
             await portal.expireAccessTokens()
         case (.post, "/_sim/revoke-refresh-tokens"):
             await portal.revokeRefreshTokens()
+        case (.post, "/_sim/lose-refresh-answers"):
+            let text = try RESTRequestParser.queryParams(request.uri.query)["count"]?.stringValue ?? ""
+            guard let count = Int(text), (0...1000).contains(count) else {
+                return Self.json(Reply(status: 400, body: ["error": "INVALID_REQUEST", "error_description": "count is 0 to 1000"]))
+            }
+            await portal.loseRefreshAnswers(count)
         case (.post, "/_sim/rename"):
             let to = try RESTRequestParser.queryParams(request.uri.query)["to"]?.stringValue
             await portal.setRenamed(to.flatMap { $0.isEmpty ? nil : $0 })

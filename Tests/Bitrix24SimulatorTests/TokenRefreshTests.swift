@@ -47,6 +47,38 @@ struct TokenRefreshTests {
         }
     }
 
+    @Test("a refresh whose answer is lost has rotated the pair; a held refresh that is dropped never reached the server")
+    func lostAndDroppedRefreshes() async throws {
+        try await Simulator.with { sim in
+            let base = sim.baseURL.absoluteString
+            #expect(try await Wire.send(base + "/_sim/lose-refresh-answers?count=x").status == 400)
+            #expect(try await Wire.send(base + "/_sim/lose-refresh-answers?count=1").status == 200)
+            let original = sim.configuration.oauth.refreshToken
+            await #expect(throws: (any Error).self, "the connection closes without an answer") {
+                _ = try await Wire.get(Self.refreshURL(sim, refreshToken: original))
+            }
+            let rotated = await sim.currentTokens()
+            #expect(rotated.refreshToken != original)
+            #expect(try await Wire.get(Self.refreshURL(sim, refreshToken: original)).json?["error"] == "invalid_grant")
+            #expect(await sim.snapshot().refreshAnswersLost == 1)
+
+            await sim.holdCalls(to: "oauth.token")
+            let url = Self.refreshURL(sim, refreshToken: rotated.refreshToken)
+            let held = Task { try await Wire.get(url) }
+            var waited = 0
+            while await sim.heldCallCount(for: "oauth.token") == 0, waited < 300 {
+                try await Task.sleep(for: .milliseconds(20))
+                waited += 1
+            }
+            await sim.dropHeldCalls()
+            await #expect(throws: (any Error).self) { _ = try await held.value }
+            #expect(try await Wire.get(Self.refreshURL(sim, refreshToken: rotated.refreshToken)).status == 200,
+                    "the dropped refresh never spent the token")
+            let again = await sim.authorizeAgain()
+            #expect(try await Wire.get(Self.refreshURL(sim, refreshToken: again.refreshToken)).status == 200)
+        }
+    }
+
     @Test("token expires mid-run: expired_token, refresh, then the call goes through")
     func expireMidRun() async throws {
         try await Simulator.with { sim in
