@@ -170,10 +170,10 @@ actor CredentialStore {
     /// Returns once no refresh is in flight: a refresh cut off by a shutdown may have spent the
     /// refresh token at the server without its new pair reaching anyone.
     func settle() async {
-        while ahead != nil || urgent != nil {
-            await ahead?.value
-            _ = try? await urgent?.value
-        }
+        // The tasks themselves, not the fields: a finished urgent refresh's field is cleared by
+        // its caller, whose turn on this actor may come after ours.
+        if let ahead { await ahead.value }
+        if let urgent { _ = try? await urgent.value }
     }
 
     /// Takes `tokens` in place of the pair whose access token is `old`. Several waiters resume

@@ -34,14 +34,19 @@ public final class PortalClients: Sendable {
     /// timeout) and, up to 10 s, any refreshed pair the database has not taken yet: the refresh
     /// token such a pair replaced is already dead at the server.
     public func shutdown() async throws {
-        for client in clients.withLock({ $0.values.map(\.client) }) { await client.waitForRefreshes() }
-        for gate in gates.withLock({ Array($0.values) }) { _ = await gate.flush(timeout: .seconds(10)) }
+        await settleTokens()
         try await httpClient.shutdown()
     }
 
     /// `shutdown()` for a caller that is not async (it blocks the calling thread).
     public func shutdown() throws {
-        try blockingAwait { try await self.shutdown() }
+        try blockingAwait { await self.settleTokens() }
+        try httpClient.syncShutdown()
+    }
+
+    private func settleTokens() async {
+        for client in clients.withLock({ $0.values.map(\.client) }) { await client.waitForRefreshes() }
+        for gate in gates.withLock({ Array($0.values) }) { _ = await gate.flush(timeout: .seconds(10)) }
     }
 
     /// The client for a portal, reading its credentials with `db` the first time.
