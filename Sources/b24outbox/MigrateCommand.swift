@@ -7,7 +7,12 @@ struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Apply the pending schema migrations (safe to run concurrently).",
-        discussion: "With --status, list every migration and whether it is applied, and change nothing."
+        discussion: """
+            Applies the numbered migrations not applied yet, then each file of sql/functions whose \
+            text the database does not have. With --status, list every migration and function file \
+            and whether it is applied, and change nothing (--json lists the migrations, or with \
+            --functions the function files).
+            """
     )
 
     @OptionGroup var database: DatabaseOptions
@@ -18,15 +23,19 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "Print machine-readable JSON (with --status).")
     var json = false
 
+    @Flag(help: "With --status --json, list the function files instead of the migrations.")
+    var functions = false
+
     func run() throws {
         let db = try database.connect()
         let migrator = Migrator()
         if status {
             let statuses = try migrator.status(on: db)
+            let functionStatuses = try migrator.functionStatus(on: db)
             if json {
-                try printJSON(statuses)
+                try printJSON(functions ? functionStatuses : statuses)
             } else {
-                for entry in statuses {
+                for entry in statuses + functionStatuses {
                     let when = entry.appliedAt.map { "  \($0)" } ?? ""
                     print("\(entry.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(entry.name)\(when)")
                 }
@@ -36,11 +45,11 @@ struct MigrateCommand: ParsableCommand {
             }
             return
         }
-        let applied = try migrator.migrate(on: db)
-        if applied.isEmpty {
-            print("Schema is up to date (\(migrator.migrations.count) migrations applied).")
+        let run = try migrator.run(on: db)
+        if run.migrations.isEmpty && run.functions.isEmpty {
+            print("Schema is up to date (\(migrator.migrations.count) migrations and \(migrator.functions.count) function files applied).")
         } else {
-            for name in applied { print("applied \(name)") }
+            for name in run.migrations + run.functions { print("applied \(name)") }
         }
         do {
             for partition in try LogPartitions.ensure(on: db) { print("created log partition \(partition)") }
