@@ -197,6 +197,16 @@ CREATE TABLE outbox.log (
     CONSTRAINT log_type_check CHECK ((type ~ '^[a-z]+(\.[a-z_]+)+$'::text))
 )
 PARTITION BY RANGE (recorded_at);
+-- The types of Swift's LogType.all, checked on every row written since migration 019 (the rows
+-- before it were not read again).
+ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
+    'intent.enqueued', 'intent.claimed', 'delivery.succeeded', 'delivery.failed', 'intent.dead',
+    'intent.released', 'intent.lease_expired', 'intent.replayed', 'intent.cancelled',
+    'bitrix.event', 'chat.dialog_finished',
+    'portal.added', 'portal.removed', 'portal.moved', 'portal.tokens_set', 'portal.tokens_refreshed',
+    'portal.token_refresh_unanswered', 'portal.token_refresh_refused', 'portal.tokens_lost',
+    'log.archived'
+)) NOT VALID;
 CREATE INDEX log_intent ON outbox.log USING btree (intent_id, seq) WHERE (intent_id IS NOT NULL);
 CREATE INDEX log_portal ON outbox.log USING btree (portal_id, seq) WHERE (portal_id IS NOT NULL);
 CREATE INDEX log_recorded_at ON outbox.log USING brin (recorded_at);

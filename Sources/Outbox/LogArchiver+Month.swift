@@ -35,13 +35,13 @@ extension LogArchiver {
             archived.sha256 = written.sha256
             archived.logSeq = try db.query("""
                 INSERT INTO outbox.log (stream, type, data)
-                VALUES ('log', 'log.archived', jsonb_strip_nulls(jsonb_build_object(
+                VALUES ('log', $10, jsonb_strip_nulls(jsonb_build_object(
                     'month', $1::text, 'partition', $2::text, 'file', $3::text, 'rows', $4::bigint,
                     'first_seq', $5::bigint, 'last_seq', $6::bigint, 'max_intent_id', $7::bigint,
                     'sha256', $8::text, 'format', 'COPY text', 'columns', to_jsonb($9::text[]))))
                 RETURNING seq
                 """, [month.description, partition, archived.file, archived.rows, archived.firstSeq, archived.lastSeq,
-                      archived.maxIntentID, written.sha256, Self.columns]).first!.decode(0)
+                      archived.maxIntentID, written.sha256, Self.columns, LogType.logArchived]).first!.decode(0)
             try db.execute("""
                 INSERT INTO outbox.log_archives
                     (month, partition_name, file_name, rows, first_seq, last_seq, max_intent_id, sha256, log_seq)

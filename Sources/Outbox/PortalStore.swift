@@ -35,7 +35,7 @@ public enum PortalStore {
                         Int32(clamping: registration.rateBucket), registration.rateDrain,
                         registration.tokenEndpoint?.absoluteString, c.accessTokenExpiresAt, c.accessTokenIssuedAt,
                     ]).first!.decode(0)
-                try appendLog(portalID: id, name: registration.name, type: "portal.added", data: [
+                try appendLog(portalID: id, name: registration.name, type: LogType.portalAdded, data: [
                     "auth_kind": .string(c.isWebhook ? "webhook" : "oauth"),
                     "base_url": .string(c.portal.absoluteString),
                     "accepts_events": .bool(registration.applicationToken != nil),
@@ -83,7 +83,7 @@ public enum PortalStore {
                 throw PortalError(description: "portal \(name) has \(intents) intents; it stays so their audit trail keeps its portal")
             }
             try db.execute("DELETE FROM outbox.portals WHERE id = $1", [id])
-            try appendLog(portalID: id, name: name, type: "portal.removed", data: [:], on: db)
+            try appendLog(portalID: id, name: name, type: LogType.portalRemoved, data: [:], on: db)
         }
     }
 
@@ -137,7 +137,7 @@ public enum PortalStore {
                  WHERE p.id = $1 RETURNING p.name, old.base_url
                 """, [portalID, url.absoluteString]).first!
             let (name, old): (String, String) = (try row.decode(0), try row.decode(1))
-            try appendLog(portalID: portalID, name: name, type: "portal.moved",
+            try appendLog(portalID: portalID, name: name, type: LogType.portalMoved,
                           data: ["from": .string(old), "to": .string(url.absoluteString)], on: db)
         }
     }

@@ -213,7 +213,7 @@ struct LogArchiveTests {
         let (m3, m2, m1) = (try Self.month(-3, on: db), try Self.month(-2, on: db), try Self.month(-1, on: db))
         try db.execute("""
             INSERT INTO outbox.log (recorded_at, stream, type, data)
-            SELECT $1::timestamptz + (n % 2) * interval '1 month' + n * interval '1 second', 'portal-main', 'portal.tested',
+            SELECT $1::timestamptz + (n % 2) * interval '1 month' + n * interval '1 second', 'portal-main', 'portal.moved',
                    jsonb_build_object('n', n)
               FROM generate_series(1, 20000) n
             """, [Self.day(m3, 2)])

@@ -53,7 +53,7 @@ struct LogPartitionTests {
             .first!.decode(0, as: Int64.self)
         // A rolled-back append still used up its seq: it is never handed out again.
         try db.execute("BEGIN")
-        try db.execute("INSERT INTO outbox.log (stream, type) VALUES ('x', 'rolled.back')")
+        try db.execute("INSERT INTO outbox.log (stream, type) VALUES ('x', 'portal.added')")
         try db.execute("ROLLBACK")
         let before = try db.query("""
             SELECT concat_ws('|', seq, recorded_at, stream, type, intent_id, portal_id, data) FROM outbox.log ORDER BY seq
@@ -69,7 +69,7 @@ struct LogPartitionTests {
             "outbox.\(try month(0).partition)",
         ])
         #expect(try db.query("SELECT relkind::text FROM pg_class WHERE oid = 'outbox.log'::regclass").first!.decode(0, as: String.self) == "p")
-        let next: Int64 = try db.query("INSERT INTO outbox.log (stream, type) VALUES ('x', 'after.migration') RETURNING seq")
+        let next: Int64 = try db.query("INSERT INTO outbox.log (stream, type) VALUES ('x', 'portal.added') RETURNING seq")
             .first!.decode(0)
         #expect(next == event + 2)
         // inbound_events.log_seq still names the event's entry, and a redelivery still finds it.
@@ -95,7 +95,7 @@ struct LogPartitionTests {
 
         for offset in [0, 2, 6] {
             let into: String = try db.query(
-                "INSERT INTO outbox.log (recorded_at, stream, type) VALUES ($1::timestamptz + interval '1 day', 'x', 'month.test') RETURNING tableoid::regclass::text",
+                "INSERT INTO outbox.log (recorded_at, stream, type) VALUES ($1::timestamptz + interval '1 day', 'x', 'portal.added') RETURNING tableoid::regclass::text",
                 [try month(offset).start]).first!.decode(0)
             #expect(into == "outbox.\(try month(offset).partition)")
         }
@@ -145,7 +145,7 @@ struct LogPartitionTests {
         let started = ContinuousClock.now
         let writer = try scratch.connect()
         for n in 1...20 {
-            try writer.execute("INSERT INTO outbox.log (stream, type, data) VALUES ('x', 'during.attach', $1::jsonb)", ["{\"n\": \(n)}"])
+            try writer.execute("INSERT INTO outbox.log (stream, type, data) VALUES ('x', 'portal.added', $1::jsonb)", ["{\"n\": \(n)}"])
         }
         #expect(try writer.query("SELECT count(*) FROM outbox.log").first!.decode(0, as: Int.self) == 20)
         #expect(ContinuousClock.now - started < .milliseconds(1500), "appends and reads waited for the new month")
@@ -162,7 +162,7 @@ struct LogPartitionTests {
         try Migrator().migrate(on: db)
         let far = try month(30)
         let seq: Int64 = try db.query("""
-            INSERT INTO outbox.log (recorded_at, stream, type, data) VALUES ($1::timestamptz + interval '5 days', 'x', 'far.future', '{"k": "v"}')
+            INSERT INTO outbox.log (recorded_at, stream, type, data) VALUES ($1::timestamptz + interval '5 days', 'x', 'portal.added', '{"k": "v"}')
             RETURNING seq
             """, [far.start]).first!.decode(0)
         let before = try rows()
@@ -205,7 +205,7 @@ struct LogPartitionTests {
         try Migrator().migrate(on: db)
         try db.execute("INSERT INTO outbox.log (stream, type) VALUES ('portal-main', 'portal.added')")
         let partition = "outbox.\(try month(0).partition)"
-        #expect(refusal("b24outbox_worker", "INSERT INTO outbox.log (stream, type) VALUES ('x', 'worker.append')") == nil)
+        #expect(refusal("b24outbox_worker", "INSERT INTO outbox.log (stream, type) VALUES ('x', 'portal.added')") == nil)
         #expect(refusal("b24outbox_worker", "SELECT outbox.ensure_log_partitions(3)") == nil)
         #expect(refusal("b24outbox_audit", "SELECT count(*) FROM outbox.log") == nil)
         #expect(refusal("b24outbox_audit", "SELECT count(*) FROM outbox.log_archives") == nil)

@@ -44,7 +44,7 @@ struct SchemaFileTests {
         #expect(try !Migrator().isCurrent(on: db), "function files not applied yet: not ready")
 
         let run = try Migrator().run(on: db)
-        #expect(run.migrations == ["018_function_files.sql"])
+        #expect(run.migrations == Migration.bundled.map(\.name).filter { $0 >= "018" })
         #expect(Set(run.functions) == Set(FunctionFile.bundled.map(\.recordedName)))
         #expect(try Migrator().isCurrent(on: db))
         #expect(try SchemaDescription(of: db).lines == SchemaDescription(of: fresh).lines)
