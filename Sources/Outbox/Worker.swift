@@ -18,7 +18,7 @@ struct Worker {
                 backoff = .milliseconds(100)
                 if try loop(db) { return }
             } catch {
-                // Database down or restarted: reconnect with backoff, claims expire and are reaped.
+                // Database down or restarted: reconnect with backoff; claims expire and maintenance reaps them.
                 pool.logger.warning("worker lost its database connection", metadata: ["worker": "\(owner)", "error": "\(error)"])
                 pool.wake.wait(timeout: backoff)
                 backoff = min(backoff * 2, .seconds(5))
@@ -28,10 +28,9 @@ struct Worker {
 
     /// Claims and delivers until stopped; returns true when the pool is done (idle or stopped).
     private func loop(_ db: Connection) throws -> Bool {
-        var lastReap = ContinuousClock.now - .seconds(3600)
         while !pool.isStopping {
             do {
-                if try turn(db, lastReap: &lastReap) { return true }
+                if try turn(db) { return true }
             } catch let error as PostgresError where Self.isRefusal(error, on: db) {
                 // A statement refused on a sound connection is no reason to reconnect; waiting a
                 // poll keeps a statement that is refused every time from spinning.
@@ -49,11 +48,7 @@ struct Worker {
     }
 
     /// One claim, delivered and recorded (or a wait when there is none); true when the pool is done.
-    private func turn(_ db: Connection, lastReap: inout ContinuousClock.Instant) throws -> Bool {
-        if ContinuousClock.now - lastReap > .seconds(5) {
-            lastReap = .now
-            try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, lease: configuration.lease, on: db)
-        }
+    private func turn(_ db: Connection) throws -> Bool {
         // Taken before looking, so a wake-up that lands between an empty claim and the wait
         // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.
         let seen = pool.wake.current

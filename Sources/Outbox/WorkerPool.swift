@@ -6,7 +6,7 @@ import Synchronization
 
 /// The delivery workers: Dispatch threads, each with its own libpq connection, claiming intents
 /// portal by portal and sending them in `batch` calls. One more thread LISTENs for enqueues
-/// and wakes idle workers; polling every `idlePoll` is only the fallback.
+/// and wakes idle workers (polling every `idlePoll` is only the fallback); one runs `Maintenance`.
 public final class WorkerPool: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads (and database connections). Default 4.
@@ -90,7 +90,13 @@ public final class WorkerPool: Sendable {
     public func run() {
         let workers = DispatchGroup()
         let listener = DispatchGroup()
+        // The pool's maintenance reaps by the pool's own chatSettle and lease.
+        var maintenanceConfiguration = Maintenance.Configuration()
+        maintenanceConfiguration.chatSettle = configuration.chatSettle
+        maintenanceConfiguration.lease = configuration.lease
+        let maintenance = Maintenance(conninfo: conninfo, configuration: maintenanceConfiguration, logger: logger)
         DispatchQueue(label: "b24outbox.listener").async(group: listener) { self.listen() }
+        DispatchQueue(label: "b24outbox.maintenance").async(group: listener) { maintenance.run() }
         for number in 1...configuration.concurrency {
             let queue = DispatchQueue(label: "b24outbox.worker.\(number)")
             queue.async(group: workers) {
@@ -98,8 +104,9 @@ public final class WorkerPool: Sendable {
             }
         }
         workers.wait()
-        // Idle or stopped: the listener goes too, so nothing outlives `run()`.
+        // Idle or stopped: the listener and maintenance go too, so nothing outlives `run()`.
         stop()
+        maintenance.stop()
         listener.wait()
     }
 
@@ -124,21 +131,15 @@ public final class WorkerPool: Sendable {
 
     public var isStopping: Bool { stopFlag.isSet }
 
-    /// One connection LISTENs on `outbox_intents` and wakes the workers on every enqueue. It also
-    /// keeps the log's monthly partitions created ahead, so no delivery waits for one.
+    /// One connection LISTENs on `outbox_intents` and wakes the workers on every enqueue.
     private func listen() {
         var backoff = Duration.milliseconds(100)
-        var partitionsChecked: ContinuousClock.Instant?
         while !stopFlag.isSet {
             do {
                 let db = try Connection(conninfo)
                 try db.listen("outbox_intents")
                 backoff = .milliseconds(100)
                 while !stopFlag.isSet {
-                    if partitionsChecked.map({ .now - $0 >= LogPartitions.checkInterval }) ?? true {
-                        ensureLogPartitions(on: db)
-                        partitionsChecked = .now
-                    }
                     // `stop()` makes the flag's descriptor readable, which ends the wait at once.
                     if try db.waitForNotification(timeout: .seconds(1), interrupt: stopFlag.descriptor) != nil {
                         while try db.nextNotification() != nil {}
@@ -150,16 +151,6 @@ public final class WorkerPool: Sendable {
                 wake.wait(timeout: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
-        }
-    }
-
-    private func ensureLogPartitions(on db: Connection) {
-        do {
-            for partition in try LogPartitions.ensure(on: db) {
-                logger.notice("created log partition", metadata: ["partition": "\(partition)"])
-            }
-        } catch {
-            logger.warning("could not create the log's next partitions; trying again in an hour", metadata: ["error": "\(error)"])
         }
     }
 }

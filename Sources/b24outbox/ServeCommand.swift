@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await ServiceGroup(configuration: .init(
             services: [
                 .init(service: runtime.application()),
-                .init(service: LogPartitionService(database: runtime.database, logger: logger)),
+                .init(service: MaintenanceService(maintenance: Maintenance(conninfo: database.conninfo, logger: logger))),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }

@@ -1,0 +1,13 @@
+-- Gives the maintenance turn up, when p_holder holds it, so another process takes it at its
+-- next try instead of after the lease (a process stopping in order).
+CREATE OR REPLACE FUNCTION outbox.release_maintenance_turn(p_holder text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    DELETE FROM outbox.maintenance_turn WHERE holder = p_holder;
+$function$;
+
+REVOKE ALL ON FUNCTION outbox.release_maintenance_turn(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION outbox.release_maintenance_turn(text) TO b24outbox_worker;
