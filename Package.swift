@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Outbox", targets: ["Outbox"]),
         .library(name: "Bitrix24", targets: ["Bitrix24"]),
         .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "OutboxApp", targets: ["OutboxApp"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -67,6 +68,18 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The composition root: builds the services of serve, worker and run from one configuration.
+        .target(
+            name: "OutboxApp",
+            dependencies: [
+                "Outbox", "OutboxServer", "Postgres", "Bitrix24",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Child processes and loopback ports, for the demo's PostgreSQL and the bench's children.
@@ -83,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "b24outbox",
             dependencies: [
-                "Outbox", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
+                "Outbox", "OutboxApp", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -102,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "OutboxServerTests",
             dependencies: [
-                "OutboxServer", "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport", "LocalProcess",
+                "OutboxServer", "OutboxApp", "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport", "LocalProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -112,7 +125,7 @@ let package = Package(
         .testTarget(
             name: "OutboxTests",
             dependencies: [
-                "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport",
+                "Outbox", "OutboxApp", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),

@@ -3,7 +3,7 @@ import Bitrix24Simulator
 import Foundation
 import Logging
 import Outbox
-import OutboxServer
+import OutboxApp
 import Postgres
 import ServiceLifecycle
 
@@ -27,7 +27,7 @@ struct DemoServices: Sendable {
 
     let settings: Settings
     let simulator: Simulator
-    let runtime: ServerRuntime
+    let services: OutboxServices
     let portal: Portal
     let pool: WorkerPool
     let clients: PortalClients
@@ -35,7 +35,7 @@ struct DemoServices: Sendable {
     private let group: ServiceGroup
     private let running: Task<Void, any Error>
 
-    var database: DatabaseExecutor { runtime.database }
+    var database: DatabaseExecutor { services.database }
     var eventsURL: URL { URL(string: "http://127.0.0.1:\(serverPort)/bitrix24/events")! }
 
     /// A portal with Bitrix24's standard rate limit, `faultRate` of its requests failing in every
@@ -66,35 +66,30 @@ struct DemoServices: Sendable {
     /// Starts everything; on failure stops what had started.
     static func start(_ settings: Settings, conninfo: String, logger: Logger) async throws -> DemoServices {
         let simulator = try await Simulator.start(simulatorConfiguration(settings))
-        var server = OutboxServer.Configuration()
-        server.host = "127.0.0.1"
-        server.port = 0
-        let runtime = ServerRuntime(conninfo: conninfo, configuration: server, databaseConnections: 4, logger: logger)
+        var configuration = AppConfiguration(conninfo: conninfo)
+        configuration.server.host = "127.0.0.1"
+        configuration.server.port = 0
+        let services = OutboxServices(configuration, logger: logger, bootstrapMetrics: true)
         do {
             let c = simulator.configuration
             let registration = PortalRegistration(
                 name: settings.portalName, credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
                 applicationToken: c.applicationToken, memberID: c.memberID, domain: c.domain)
-            let portal = try await runtime.database.run { db in try userFacing { try PortalStore.add(registration, on: db) } }
+            let portal = try await services.database.run { db in try userFacing { try PortalStore.add(registration, on: db) } }
 
-            var configuration = WorkerPool.Configuration()
-            configuration.concurrency = settings.workers
-            configuration.lease = settings.requestTimeout * 2
-            configuration.retry = settings.retry
-            configuration.portalExecutionLimit = settings.portalExecutionLimit
-            configuration.portals = [portal.id]
-            configuration.name = "demo-\(getpid())"
-            configuration.metrics = runtime.metrics
-            let (pool, clients) = makeWorkerPool(
-                conninfo: conninfo, configuration: configuration, requestTimeout: settings.requestTimeout, logger: logger)
+            var worker = WorkerPool.Configuration()
+            worker.concurrency = settings.workers
+            worker.lease = settings.requestTimeout * 2
+            worker.requestTimeout = settings.requestTimeout
+            worker.retry = settings.retry
+            worker.portalExecutionLimit = settings.portalExecutionLimit
+            worker.portals = [portal.id]
+            worker.name = "demo-\(getpid())"
+            worker.metrics = services.metrics
+            let (pool, clients) = OutboxServices.workerPool(worker, conninfo: conninfo, logger: logger)
 
             let (ports, continuation) = AsyncThrowingStream<Int, any Error>.makeStream()
-            let group = ServiceGroup(configuration: .init(
-                services: [
-                    .init(service: runtime.application(onServerRunning: { continuation.yield($0) })),
-                    .init(service: WorkerService(pool: pool)),
-                ],
-                logger: logger))
+            let group = services.serviceGroup(pool: pool, onServerRunning: { continuation.yield($0) })
             let running = Task {
                 do {
                     try await group.run()
@@ -122,10 +117,10 @@ struct DemoServices: Sendable {
                 throw CancellationError()
             }
             return DemoServices(
-                settings: settings, simulator: simulator, runtime: runtime, portal: portal, pool: pool, clients: clients,
+                settings: settings, simulator: simulator, services: services, portal: portal, pool: pool, clients: clients,
                 serverPort: serverPort, group: group, running: running)
         } catch {
-            runtime.shutdown()
+            services.shutdown()
             await simulator.stop()
             throw error
         }
@@ -136,7 +131,7 @@ struct DemoServices: Sendable {
         await group.triggerGracefulShutdown()
         _ = await running.result
         try? await clients.shutdown()
-        runtime.shutdown()
+        services.shutdown()
         await simulator.stop()
     }
 }

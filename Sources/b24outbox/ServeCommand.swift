@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import Outbox
+import OutboxApp
 import OutboxServer
 import Postgres
 import Prometheus
@@ -24,15 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try database.requireCurrentSchema()
-        let logger = Logger(label: "b24outbox.serve")
-        let runtime = ServerRuntime(conninfo: database.conninfo, server: server, logger: logger)
-        defer { runtime.shutdown() }
-        try await ServiceGroup(configuration: .init(
-            services: [
-                .init(service: runtime.application()),
-                .init(service: MaintenanceService(maintenance: Maintenance(conninfo: database.conninfo, logger: logger))),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        let services = OutboxServices(server.configuration(conninfo: database.conninfo), logger: Logger(label: "b24outbox.serve"), bootstrapMetrics: true)
+        defer { services.shutdown() }
+        try await services.serviceGroup(pool: nil, gracefulShutdownSignals: [.sigterm, .sigint]).run()
     }
 }
 
@@ -48,14 +43,13 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try database.requireCurrentSchema()
-        let logger = Logger(label: "b24outbox.run")
-        let runtime = ServerRuntime(conninfo: database.conninfo, server: server, logger: logger)
-        defer { runtime.shutdown() }
-        let (pool, clients) = worker.makePool(conninfo: database.conninfo, logger: logger, metrics: runtime.metrics)
+        var configuration = server.configuration(conninfo: database.conninfo)
+        configuration.worker = worker.configuration
+        let services = OutboxServices(configuration, logger: Logger(label: "b24outbox.run"), bootstrapMetrics: true)
+        defer { services.shutdown() }
+        let (pool, clients) = services.workerPool()
         defer { try? clients.shutdown() }
-        try await ServiceGroup(configuration: .init(
-            services: [.init(service: runtime.application()), .init(service: WorkerService(pool: pool))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        try await services.serviceGroup(pool: pool, gracefulShutdownSignals: [.sigterm, .sigint]).run()
     }
 }
 
@@ -75,52 +69,13 @@ struct ServerOptions: ParsableArguments {
         }
         guard (1...100_000).contains(maxEventFields) else { throw ValidationError("--max-event-fields must be between 1 and 100000") }
     }
-}
 
-/// The parts `serve`, `run` and `demo` share: metrics exported through Prometheus, and database
-/// threads: those that store events, and one of its own for health, metrics and maintenance.
-struct ServerRuntime {
-    let database: DatabaseExecutor
-    let eventDatabase: DatabaseExecutor
-    let registry = PrometheusCollectorRegistry()
-    let metrics: OutboxMetrics
-    let configuration: OutboxServer.Configuration
-    let logger: Logger
-
-    init(conninfo: String, configuration: OutboxServer.Configuration, databaseConnections: Int, logger: Logger) {
-        let factory = PrometheusMetricsFactory(registry: registry)
-        // Once per process: libraries recording through swift-metrics land in the same registry.
-        MetricsSystem.bootstrap(factory)
-        self.metrics = OutboxMetrics(factory: factory)
-        var events = DatabaseExecutor.Configuration()
-        events.threads = databaseConnections
-        self.eventDatabase = DatabaseExecutor(conninfo: conninfo, configuration: events)
-        var status = DatabaseExecutor.Configuration()
-        status.threads = 1
-        self.database = DatabaseExecutor(conninfo: conninfo, configuration: status)
-        self.configuration = configuration
-        self.logger = logger
-    }
-
-    init(conninfo: String, server: ServerOptions, logger: Logger) {
-        var configuration = OutboxServer.Configuration()
-        configuration.host = server.host
-        configuration.port = server.port
-        configuration.maxEventFields = server.maxEventFields
-        self.init(conninfo: conninfo, configuration: configuration, databaseConnections: server.databaseConnections, logger: logger)
-    }
-
-    /// - Parameter onServerRunning: called with the port once the server accepts connections.
-    func application(onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some Service {
-        let logger = logger
-        return OutboxServer.application(
-            configuration,
-            context: .init(database: database, eventDatabase: eventDatabase, metrics: metrics, registry: registry, logger: logger),
-            onServerRunning: onServerRunning ?? { port in logger.notice("listening", metadata: ["port": "\(port)"]) })
-    }
-
-    func shutdown() {
-        eventDatabase.shutdown()
-        database.shutdown()
+    func configuration(conninfo: String) -> AppConfiguration {
+        var configuration = AppConfiguration(conninfo: conninfo)
+        configuration.server.host = host
+        configuration.server.port = port
+        configuration.server.maxEventFields = maxEventFields
+        configuration.eventConnections = databaseConnections
+        return configuration
     }
 }

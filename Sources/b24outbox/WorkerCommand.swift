@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import Outbox
+import OutboxApp
 
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,7 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         try database.requireCurrentSchema()
-        let (pool, clients) = options.makePool(conninfo: database.conninfo, logger: Logger(label: "b24outbox.worker"))
+        let (pool, clients) = OutboxServices.workerPool(options.configuration, conninfo: database.conninfo, logger: Logger(label: "b24outbox.worker"))
         let signals = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -50,31 +51,17 @@ struct WorkerOptions: ParsableArguments {
         try requireRange(maxBackoff, 1...86_400, "--max-backoff", unit: " seconds")
     }
 
-    /// The pool and the portal clients it calls through (shut those down after the pool stops).
-    func makePool(conninfo: String, logger: Logger, metrics: OutboxMetrics = OutboxMetrics()) -> (WorkerPool, PortalClients) {
+    /// The pool's configuration these options give.
+    var configuration: WorkerPool.Configuration {
         var configuration = WorkerPool.Configuration()
         configuration.concurrency = concurrency
         configuration.batchSize = batch
         configuration.lease = .seconds(lease)
         configuration.retry = RetryPolicy(cap: .seconds(maxBackoff), maxAttempts: maxAttempts)
         configuration.untilIdle = untilIdle
-        configuration.metrics = metrics
-        return makeWorkerPool(conninfo: conninfo, configuration: configuration, requestTimeout: .seconds(requestTimeout), logger: logger)
+        configuration.requestTimeout = .seconds(requestTimeout)
+        return configuration
     }
-}
-
-/// A worker pool and the portal clients it calls through, with an HTTP deadline per call.
-func makeWorkerPool(
-    conninfo: String, configuration: WorkerPool.Configuration, requestTimeout: Duration, logger: Logger
-) -> (WorkerPool, PortalClients) {
-    var configuration = configuration
-    configuration.requestTimeout = requestTimeout
-    var clientConfiguration = Bitrix24Client.Configuration()
-    clientConfiguration.requestTimeout = requestTimeout
-    clientConfiguration.maxConnectionsPerHost = max(16, configuration.concurrency)
-    let clients = PortalClients(
-        conninfo: conninfo, configuration: clientConfiguration, logger: logger, metrics: configuration.metrics)
-    return (WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger), clients)
 }
 
 struct VerifyCommand: ParsableCommand {

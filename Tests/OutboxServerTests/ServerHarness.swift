@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import Outbox
+import OutboxApp
 import OutboxServer
 import Postgres
 import Prometheus
@@ -17,13 +18,16 @@ struct ServerHarness {
     let scratch: ScratchDatabase
     let db: Connection
     let simulator: Simulator
-    let database: DatabaseExecutor
-    let eventDatabase: DatabaseExecutor
-    let context: OutboxServer.Context
-    let registry: PrometheusCollectorRegistry
-    let metrics: OutboxMetrics
+    /// Built as `serve` builds them, with a registry of their own.
+    let services: OutboxServices
     let port: Int
     private let server: Task<Void, any Error>
+
+    var database: DatabaseExecutor { services.database }
+    var eventDatabase: DatabaseExecutor { services.eventDatabase }
+    var context: OutboxServer.Context { services.context }
+    var registry: PrometheusCollectorRegistry { services.registry }
+    var metrics: OutboxMetrics { services.metrics }
 
     var eventsURL: URL { URL(string: "http://127.0.0.1:\(port)/bitrix24/events")! }
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
@@ -45,30 +49,20 @@ struct ServerHarness {
             applicationToken: configuration.applicationToken, memberID: configuration.memberID,
             domain: configuration.domain, rateBucket: 1_000_000, rateDrain: 1_000_000), on: db)
 
-        let registry = PrometheusCollectorRegistry()
-        let metrics = OutboxMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let database = DatabaseExecutor(conninfo: scratch.conninfo)
-        let eventDatabase = DatabaseExecutor(conninfo: scratch.conninfo)
         var logger = Logger(label: "test.server")
         logger.logLevel = .critical
-        var serverConfiguration = OutboxServer.Configuration()
-        serverConfiguration.port = 0
-        configure(&serverConfiguration)
+        var app = AppConfiguration(conninfo: scratch.conninfo)
+        app.server.port = 0
+        app.statusInterval = statusInterval
+        configure(&app.server)
+        let services = OutboxServices(app, logger: logger, bootstrapMetrics: false)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let context = OutboxServer.Context(
-            database: database, eventDatabase: eventDatabase, metrics: metrics, registry: registry, logger: logger,
-            statusInterval: statusInterval)
-        let application = OutboxServer.application(
-            serverConfiguration, context: context,
-            onServerRunning: { continuation.yield($0) })
+        let application = services.server(onServerRunning: { continuation.yield($0) })
         let server = Task { try await application.run() }
         var port = 0
         for await first in ports { port = first; break }
 
-        let harness = ServerHarness(
-            scratch: scratch, db: db, simulator: simulator, database: database, eventDatabase: eventDatabase,
-            context: context, registry: registry, metrics: metrics,
-            port: port, server: server)
+        let harness = ServerHarness(scratch: scratch, db: db, simulator: simulator, services: services, port: port, server: server)
         do {
             try await body(harness)
         } catch {
@@ -81,8 +75,7 @@ struct ServerHarness {
     private func stop() async {
         server.cancel()
         _ = await server.result
-        eventDatabase.shutdown()
-        database.shutdown()
+        services.shutdown()
         await simulator.stop()
     }
 
@@ -126,9 +119,8 @@ struct ServerHarness {
         configuration.metrics = metrics
         var logger = Logger(label: "test.worker")
         logger.logLevel = .critical
-        let clients = PortalClients(conninfo: scratch.conninfo, logger: logger)
-        await WorkerPool(conninfo: scratch.conninfo, configuration: configuration, clients: clients, logger: logger)
-            .runUntilStopped()
+        let (pool, clients) = OutboxServices.workerPool(configuration, conninfo: scratch.conninfo, logger: logger)
+        await pool.runUntilStopped()
         try await clients.shutdown()
     }
 

@@ -3,6 +3,7 @@ import Bitrix24Simulator
 import Foundation
 import Logging
 import Outbox
+import OutboxApp
 import Postgres
 import Testing
 import TestSupport
@@ -95,8 +96,7 @@ struct DeliveryHarness {
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .error  // faults are expected here; their log lines are noise
-        let clients = given ?? Self.clients(conninfo: conninfo, configuration: configuration)
-        let pool = WorkerPool(conninfo: conninfo, configuration: configuration, clients: clients, logger: logger)
+        let (pool, clients) = OutboxServices.workerPool(configuration, conninfo: conninfo, clients: given, logger: logger)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread {
                 pool.run()
@@ -108,11 +108,9 @@ struct DeliveryHarness {
 
     /// The Bitrix24 clients a pool with `configuration` calls through.
     static func clients(conninfo: String, configuration: WorkerPool.Configuration) -> PortalClients {
-        var clientConfiguration = Bitrix24Client.Configuration()
-        clientConfiguration.requestTimeout = configuration.requestTimeout
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        return PortalClients(conninfo: conninfo, configuration: clientConfiguration, logger: logger, metrics: configuration.metrics)
+        return OutboxServices.portalClients(for: configuration, conninfo: conninfo, logger: logger)
     }
 
     /// What the portal shows after a run through faults: the faults really happened, one
