@@ -7,21 +7,7 @@ extension IntentStore {
     /// Cancels intents that are pending (or dead). Returns the ids cancelled; others (delivered,
     /// in flight, already cancelled, unknown) are left as they are.
     public static func cancel(_ ids: [Int64], by actor: String, on db: Connection) throws -> [Int64] {
-        try db.query("""
-            WITH cancelled AS (
-                UPDATE outbox.intents i SET status = 'cancelled', updated_at = now()
-                  FROM (SELECT id, status AS previous FROM outbox.intents
-                         WHERE id = ANY($1) AND status IN ('pending', 'dead') FOR UPDATE) p
-                 WHERE i.id = p.id
-                RETURNING i.id, i.portal_id, p.previous
-            ), logged AS (
-                INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
-                SELECT 'intent-' || id, 'intent.cancelled', id, portal_id,
-                       jsonb_build_object('by', $2::text, 'previous_status', previous)
-                  FROM cancelled
-            )
-            SELECT id FROM cancelled ORDER BY id
-            """, [ids, actor]).map { try $0.decode(0) }
+        try db.query(EmbeddedSQL.cancelIntents, [ids, actor]).map { try $0.decode(0) }
     }
 
     /// Which intents a replay takes: explicit ids, or a filter. Only intents at rest (dead,
