@@ -6,7 +6,7 @@ import Postgres
 import Synchronization
 
 /// One Bitrix24 client per portal, over one shared HTTP client, created on first use. Refreshed
-/// tokens (see `SharedTokens`) and a renamed portal's address are written back to the portal's row.
+/// tokens (see `DatabaseRefreshGate`) and a renamed portal's address are written back to the portal's row.
 public final class PortalClients: Sendable {
     private let conninfo: String
     private let configuration: Bitrix24Client.Configuration
@@ -17,13 +17,19 @@ public final class PortalClients: Sendable {
     /// (both PID 1) apart.
     private let holder = "\(ProcessInfo.processInfo.hostName.prefix(100))-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
     private let clients = Mutex<[Int64: (client: Bitrix24Client, name: String)]>([:])
-    private let gates = Mutex<[Int64: SharedTokens]>([:])
+    private let gates = Mutex<[Int64: DatabaseRefreshGate]>([:])
+    /// The refresh gates' database steps: two threads, so a store retried in the background
+    /// never holds up a turn.
+    private let gateDatabase: DatabaseExecutor
 
     public init(
         conninfo: String, configuration: Bitrix24Client.Configuration = .init(), logger: Logger,
         metrics: OutboxMetrics = OutboxMetrics()
     ) {
         self.conninfo = conninfo
+        var gateDatabase = DatabaseExecutor.Configuration()
+        gateDatabase.threads = 2
+        self.gateDatabase = DatabaseExecutor(conninfo: conninfo, configuration: gateDatabase)
         self.metrics = metrics
         self.configuration = configuration
         self.httpClient = HTTPClient(configuration: configuration.httpClientConfiguration)
@@ -47,6 +53,7 @@ public final class PortalClients: Sendable {
     private func settleTokens() async {
         for client in clients.withLock({ $0.values.map(\.client) }) { await client.waitForRefreshes() }
         for gate in gates.withLock({ Array($0.values) }) { _ = await gate.flush(timeout: .seconds(10)) }
+        gateDatabase.shutdown()
     }
 
     /// The client for a portal, reading its credentials with `db` the first time.
@@ -62,8 +69,8 @@ public final class PortalClients: Sendable {
         if let tokenEndpoint { configuration.tokenEndpoint = tokenEndpoint }
         let conninfo = conninfo
         let logger = logger
-        let tokens = SharedTokens(
-            portalID: portalID, portal: name, conninfo: conninfo, holder: holder, metrics: metrics, logger: logger)
+        let tokens = DatabaseRefreshGate(
+            portalID: portalID, portal: name, database: gateDatabase, holder: holder, metrics: metrics, logger: logger)
         let client = Bitrix24Client(
             credentials: credentials, configuration: configuration, httpClient: httpClient, logger: logger,
             onPortalMoved: { url in

@@ -19,10 +19,12 @@ import Synchronization
 ///   store a new pair with `portal set-tokens`).
 /// - A refusal (`invalid_grant`) is checked against the database first: another process may
 ///   have stored a newer pair. Otherwise nobody tries that refresh token again.
-final class SharedTokens: Sendable {
+final class DatabaseRefreshGate: Sendable {
     private let portalID: Int64
     private let portal: String
-    private let conninfo: String
+    /// Shared by every portal's gate of one `PortalClients`: libpq blocks, so each step runs on
+    /// one of its threads, never on the Swift concurrency pool.
+    private let database: DatabaseExecutor
     private let holder: String
     private let metrics: OutboxMetrics
     private let logger: Logger
@@ -39,10 +41,10 @@ final class SharedTokens: Sendable {
         var task: Task<Void, Never>
     }
 
-    init(portalID: Int64, portal: String, conninfo: String, holder: String, metrics: OutboxMetrics, logger: Logger) {
+    init(portalID: Int64, portal: String, database: DatabaseExecutor, holder: String, metrics: OutboxMetrics, logger: Logger) {
         self.portalID = portalID
         self.portal = portal
-        self.conninfo = conninfo
+        self.database = database
         self.holder = holder
         self.metrics = metrics
         self.logger = logger
@@ -60,8 +62,6 @@ final class SharedTokens: Sendable {
         if let pending = pendingStore.withLock({ $0 }), pending.replaced == request.replacing {
             return pending.tokens
         }
-        let db = try await Self.onOwnThread { UncheckedConnection(try Connection(self.conninfo)) }
-        defer { Self.closeOnOwnThread(db) }
         // Each pass is a turn of its own: an answer about an earlier turn is never taken for this one's.
         let holder = "\(self.holder)/\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
         let replacing = Self.sha(request.replacing)
@@ -70,7 +70,7 @@ final class SharedTokens: Sendable {
         var retriedUnanswered = false
         while true {
             try Self.requireTime(request, after: .zero)
-            let turnAnswer = try await onDatabase(db) { db in
+            let turnAnswer = try await database.run { db in
                 try db.queryPrepared("""
                     SELECT outcome, access_token, refresh_token, expires_at, issued_at, wait, unanswered, error, took_over
                       FROM outbox.begin_token_refresh($1, $2, decode($3, 'hex'), make_interval(secs => $4))
@@ -109,7 +109,7 @@ final class SharedTokens: Sendable {
                 tokens = try await refresh(refreshToken)
             } catch {
                 let kind = Self.kind(of: error)
-                let failed = try await onDatabase(db) { db in
+                let failed = try await database.run { db in
                     try db.queryPrepared("""
                         SELECT outcome, access_token, refresh_token, expires_at, issued_at
                           FROM outbox.fail_token_refresh($1, $2, decode($3, 'hex'), $4, make_interval(secs => $5), $6)
@@ -153,16 +153,16 @@ final class SharedTokens: Sendable {
                 throw error
             }
             metrics.tokenRefresh("refreshed", portal: portal)
-            await store(tokens, replacing: request.replacing, spent: spent, on: db)
+            await store(tokens, replacing: request.replacing, spent: spent)
             return tokens
         }
     }
 
     /// Stores `tokens`; when the database does not take them, keeps storing them in the
     /// background until it does, or a newer pair is stored (or this process stops).
-    private func store(_ tokens: OAuthTokens, replacing: String, spent: String, on db: UncheckedConnection) async {
+    private func store(_ tokens: OAuthTokens, replacing: String, spent: String) async {
         do {
-            _ = try await onDatabase(db) { db in try self.finish(tokens, spent: spent, on: db) }
+            _ = try await database.run { db in try self.finish(tokens, spent: spent, on: db) }
         } catch {
             metrics.tokenRefresh("store_failed", portal: portal)
             logger.error(
@@ -181,11 +181,7 @@ final class SharedTokens: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: delay)
             do {
-                let outcome = try await Self.onOwnThread {
-                    let db = try Connection(self.conninfo)
-                    defer { db.close() }
-                    return try self.finish(tokens, spent: spent, on: db)
-                }
+                let outcome = try await database.run(retryOnConnectionLoss: true) { db in try self.finish(tokens, spent: spent, on: db) }
                 pendingStore.withLock { pending in
                     if pending?.tokens == tokens { pending = nil }
                 }
@@ -272,27 +268,4 @@ final class SharedTokens: Sendable {
         hash.update(Array(token.utf8))
         return hash.finish()
     }
-
-    private func onDatabase<T: Sendable>(
-        _ connection: UncheckedConnection, _ body: @escaping @Sendable (Connection) throws -> T
-    ) async throws -> T {
-        try await Self.onOwnThread { try body(connection.db) }
-    }
-
-    /// libpq blocks; the Swift concurrency pool must not, so database steps run on a Dispatch thread.
-    private static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-        }
-    }
-
-    private static func closeOnOwnThread(_ connection: UncheckedConnection) {
-        DispatchQueue.global().async { connection.db.close() }
-    }
-}
-
-/// The gate's connection, used by one step at a time, each on some Dispatch thread.
-struct UncheckedConnection: @unchecked Sendable {
-    let db: Connection
-    init(_ db: Connection) { self.db = db }
 }
