@@ -46,10 +46,12 @@ public struct SecretInput {
                 throw SecretInputError(option: option, message: "cannot read the file \(path)")
             }
             defer { try? handle.close() }
-            guard let read = try? handle.read(upToCount: Self.maximumBytes + 1) else {
+            do {
+                // nil at the end of the file: an empty file, refused below as empty.
+                data = try handle.read(upToCount: Self.maximumBytes + 1) ?? Data()
+            } catch {
                 throw SecretInputError(option: option, message: "cannot read the file \(path)")
             }
-            data = read ?? Data()
         } else if argument.hasPrefix("env:") {
             let name = String(argument.dropFirst(4))
             source = "the environment variable \(name)"
