@@ -110,7 +110,15 @@ let package = Package(
         .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["EmbedMigrationsTool"]),
 
         // Scratch databases and CLI runs shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["Postgres", "Bitrix24Simulator"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Outbox", "Bitrix24Simulator"], path: "Tests/TestSupport"),
+        // The b24outbox executable, run as a user runs it.
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport", "LocalProcess",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "LocalProcess"]),
         .testTarget(
             name: "OutboxServerTests",

@@ -1,10 +1,9 @@
 import Outbox
 import Postgres
-import TestSupport
 
 /// A scratch database with every migration applied, one webhook portal per name (ids from 1, in
-/// order), and a connection to it: where most suites of this target start.
-func migratedDatabase(portals: [String] = ["main"]) throws -> (ScratchDatabase, Connection) {
+/// order), and a connection to it: where most database suites start.
+public func migratedDatabase(portals: [String] = ["main"]) throws -> (ScratchDatabase, Connection) {
     let scratch = try ScratchDatabase()
     let db = try scratch.connect()
     try Migrator().migrate(on: db)
