@@ -56,7 +56,7 @@ struct MigrateCommand: ParsableCommand {
         } catch let error as PostgresError where error.code == .lockNotAvailable {
             // Months ahead exist already, and the default partition takes any append meanwhile.
             FileHandle.standardError.write(Data(
-                "warning: the log is busy, so its next months were not created now; workers and serve create them within the hour\n".utf8))
+                "warning: the log is busy, so its next months were not created now; the maintenance of a running worker or serve creates them within the hour\n".utf8))
         }
     }
 }
