@@ -11,24 +11,8 @@
 --                       intents, appends to the log (never UPDATE or DELETE), reads portals
 --                       with their secrets and stores refreshed tokens
 --   b24outbox_audit     reads the log, the intents and the portals without their secrets
--- Roles belong to the whole cluster: an existing role is kept (a DBA may create them ahead, so
--- that `migrate` needs no CREATEROLE), and a concurrent migration of another database creating
--- the same role is no error.
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['b24outbox_producer', 'b24outbox_worker', 'b24outbox_audit'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-            BEGIN
-                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;
-            END;
-        END IF;
-    END LOOP;
-END;
-$$;
+-- They belong to the whole cluster; migration 005 creates them when missing (a DBA may create
+-- them ahead, so that `migrate` needs no CREATEROLE).
 
 REVOKE ALL ON SCHEMA outbox FROM PUBLIC;
 GRANT USAGE ON SCHEMA outbox TO b24outbox_producer, b24outbox_worker, b24outbox_audit;

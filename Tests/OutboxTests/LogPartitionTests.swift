@@ -231,16 +231,6 @@ struct LogPartitionTests {
 
     /// Runs `sql` as `role` in a transaction that is rolled back; the SQLSTATE it failed with.
     func refusal(_ role: String, _ sql: String) -> String? {
-        do {
-            try db.execute("BEGIN")
-            defer { _ = try? db.execute("ROLLBACK") }
-            try db.execute("SET LOCAL ROLE \(role)")
-            try db.execute(sql)
-            return nil
-        } catch let error as PostgresError {
-            return error.code.rawValue
-        } catch {
-            return "\(error)"
-        }
+        db.refusal(as: role, sql)
     }
 }

@@ -9,17 +9,7 @@ import TestSupport
 struct RoleTests {
     /// Runs `sql` as `role` (SET ROLE in a transaction that is rolled back) and returns the SQLSTATE it failed with.
     func refusal(_ role: String, _ sql: String, on db: Connection) -> String? {
-        do {
-            try db.execute("BEGIN")
-            defer { _ = try? db.execute("ROLLBACK") }
-            try db.execute("SET LOCAL ROLE \(role)")
-            try db.execute(sql)
-            return nil
-        } catch let error as PostgresError {
-            return error.code.rawValue
-        } catch {
-            return "\(error)"
-        }
+        db.refusal(as: role, sql)
     }
 
     @Test("a producer can enqueue through the functions and do nothing else")
