@@ -6,16 +6,16 @@ import Outbox
 struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
 
-/// Turns the domain's refusals into clean command-line errors.
-func userFacing<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as PortalStore.PortalError {
-        throw CLIError(error.description)
-    } catch let error as EnqueueError {
-        throw CLIError("\(error.description) (nothing was written)")
+    /// Runs `body`, turning the domain's refusals into clean command-line errors.
+    static func explaining<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PortalStore.PortalError {
+            throw CLIError(error.description)
+        } catch let error as EnqueueError {
+            throw CLIError("\(error.description) (nothing was written)")
+        }
     }
 }
 

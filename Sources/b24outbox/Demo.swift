@@ -94,7 +94,7 @@ struct Demo: Sendable {
         report.stage(4, "Enqueue")
         let intents = mix.intents()
         let enqueueStart = ContinuousClock.now
-        _ = try await services.database.run { db in try userFacing { try Producer.enqueue(intents, on: db) } }
+        _ = try await services.database.run { db in try CLIError.explaining { try Producer.enqueue(intents, on: db) } }
         let system = intents.filter { $0.kind == .notifySystem }.count
         let attached = intents.filter { $0.payload["ATTACH"] != nil }.count
         report.say("""

@@ -24,7 +24,7 @@ struct EnqueueCommand: ParsableCommand {
         }
 
         func enqueue(_ intent: NewIntent) throws {
-            let id = try userFacing { try Producer.enqueue(intent, on: try database.connect()) }
+            let id = try CLIError.explaining { try Producer.enqueue(intent, on: try database.connect()) }
             if json { try printJSON(["id": id]) } else { print(id) }
         }
     }

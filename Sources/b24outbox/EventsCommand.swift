@@ -50,7 +50,7 @@ struct EventsPullCommand: AsyncParsableCommand {
         let executor = DatabaseExecutor(conninfo: database.conninfo, configuration: .init())
         defer { executor.shutdown() }
         var puller = OfflineEventPuller(
-            client: try userFacing { try clients.client(forPortal: found.id, on: db) }, portalID: found.id, database: executor)
+            client: try CLIError.explaining { try clients.client(forPortal: found.id, on: db) }, portalID: found.id, database: executor)
         puller.pageSize = pageSize
         db.close()
         repeat {

@@ -83,7 +83,7 @@ struct PortalCommand: ParsableCommand {
             let registration = PortalRegistration(
                 name: name, credentials: credentials, applicationToken: appToken, memberID: memberId, domain: domain,
                 rateBucket: rateBucket, rateDrain: rateDrain, tokenEndpoint: endpoint)
-            let portal = try userFacing { try PortalStore.add(registration, on: try database.connect()) }
+            let portal = try CLIError.explaining { try PortalStore.add(registration, on: try database.connect()) }
             if json { try printJSON(portal) } else { print("added portal \(portal.name) (\(portal.authKind), \(portal.baseURL))") }
         }
     }
@@ -117,7 +117,7 @@ struct PortalCommand: ParsableCommand {
                 throw ValidationError(error.description)
             }
             let expiresAt = try tokenExpiry(tokenExpiresIn)
-            try userFacing {
+            try CLIError.explaining {
                 try PortalStore.setTokens(
                     portal: name, accessToken: access, refreshToken: refresh, expiresAt: expiresAt, by: "cli",
                     on: try database.connect())
@@ -148,7 +148,7 @@ struct PortalCommand: ParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            try userFacing { try PortalStore.remove(named: name, on: try database.connect()) }
+            try CLIError.explaining { try PortalStore.remove(named: name, on: try database.connect()) }
             print("removed portal \(name)")
         }
     }
