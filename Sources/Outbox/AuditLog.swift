@@ -33,6 +33,17 @@ public enum AuditLog {
         public var intentID: Int64?
         public var portal: String?
         public var data: JSONValue
+
+        public init(seq: Int64, recordedAt: Date, stream: String, type: String, intentID: Int64? = nil,
+                    portal: String? = nil, data: JSONValue = [:]) {
+            self.seq = seq
+            self.recordedAt = recordedAt
+            self.stream = stream
+            self.type = type
+            self.intentID = intentID
+            self.portal = portal
+            self.data = data
+        }
     }
 
     public static func entries(_ filter: Filter, on db: Connection) throws -> [Entry] {

@@ -46,23 +46,18 @@ struct LogCommand: ParsableCommand {
             let entries = try AuditLog.entries(filter, on: db)
             if json { return try printJSON(entries) }
             if entries.isEmpty { print("no log entries match") }
-            entries.forEach { print(Self.line($0)) }
+            entries.forEach { print(LogTimeline.plain($0)) }
             return
         }
         // Every entry once, those committed out of seq order included (AuditLog.Follower).
         var follower = AuditLog.Follower(filter: filter)
         while true {
             for entry in try follower.poll(on: db) {
-                print(json ? entry.compactJSON : Self.line(entry))
+                print(json ? entry.compactJSON : LogTimeline.plain(entry))
             }
             fflush(nil)  // a pipe reader sees each entry at once
             if !follower.hasMore { Thread.sleep(forTimeInterval: 0.5) }
         }
-    }
-
-    static func line(_ entry: AuditLog.Entry) -> String {
-        let time = entry.recordedAt.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
-        return "\(entry.seq)\t\(time)\t\(entry.stream)\t\(entry.type)\t\(entry.data.jsonString)"
     }
 }
 
