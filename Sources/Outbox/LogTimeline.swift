@@ -36,6 +36,17 @@ public enum LogTimeline {
         escaped("\(time(entry.recordedAt))  \(padded(entry.stream, 12)) \(padded(entry.type, 21)) \(gist(entry))")
     }
 
+    /// One intent on one line: the time of its latest entry, id, kind, recipient, status now,
+    /// and Bitrix24's last answer:
+    /// `2026-11-23 17:55:02.101Z  intent 97     notify.personal  user 10        delivered  delivery.succeeded → 101251`.
+    public static func line(_ intent: AuditLog.IntentSummary) -> String {
+        let columns = [
+            time(intent.lastRecordedAt) + " ", padded("intent \(intent.intentID)", 13), padded(intent.kind, 16),
+            padded(recipient(intent.users), 14), padded(intent.status, 10), answer(intent.lastAnswer),
+        ]
+        return escaped(columns.joined(separator: " "))
+    }
+
     /// Script-readable: seq, time, stream, type and the data as JSON, tab-separated.
     public static func plain(_ entry: AuditLog.Entry) -> String {
         let time = entry.recordedAt.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
@@ -132,8 +143,23 @@ public enum LogTimeline {
         }
     }
 
+    /// Bitrix24's last answer in short: `delivery.succeeded → 101251`, `delivery.failed QUERY_LIMIT_EXCEEDED`.
+    private static func answer(_ entry: AuditLog.Entry?) -> String {
+        guard let entry else { return "no answer yet" }
+        if entry.type == LogType.deliverySucceeded { return "\(entry.type) → \(result(entry.data))" }
+        return "\(entry.type) \(entry.data["error"]?.stringValue ?? "?")"
+    }
+
     private static func result(_ d: JSONValue) -> String {
         d["result_id"]?.stringValue ?? d["result"]?.jsonString ?? "?"
+    }
+
+    private static func recipient(_ users: [Int64]) -> String {
+        switch users.count {
+        case 0: "—"
+        case 1: "user \(users[0])"
+        default: "users " + list(users.map(String.init))
+        }
     }
 
     /// `a, b, c`, or the first three and how many more.

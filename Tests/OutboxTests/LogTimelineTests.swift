@@ -128,6 +128,27 @@ import Testing
         #expect(LogTimeline.lines([Self.story[1], entries[0]]) == [LogTimeline.line(Self.story[1]), LogTimeline.line(entries[0])])
     }
 
+    @Test("one line per intent: time of its latest entry, id, kind, recipient, status, Bitrix24's last answer")
+    func intentSummaries() {
+        let at = Self.start.addingTimeInterval(1.5)
+        let lines = [
+            AuditLog.IntentSummary(intentID: 97, portal: "main", kind: "notify.personal", status: "delivered", attempts: 2,
+                                   users: [10], entries: 6, lastRecordedAt: at, lastAnswer: Self.story[7]),
+            AuditLog.IntentSummary(intentID: 98, portal: "main", kind: "notify.system", status: "pending", attempts: 1,
+                                   users: [10], entries: 3, lastRecordedAt: at, lastAnswer: Self.story[2]),
+            AuditLog.IntentSummary(intentID: 99, portal: "main", kind: "notify.personal", status: "dead", attempts: 1,
+                                   users: [4001], entries: 3, lastRecordedAt: at, lastAnswer: Self.story[5]),
+            AuditLog.IntentSummary(intentID: 1000, portal: "main", kind: "chat.create", status: "pending",
+                                   users: [1, 10, 12, 13], entries: 1, lastRecordedAt: at),
+        ].map(LogTimeline.line)
+        #expect(lines == [
+            "2026-11-23 17:55:02.500Z  intent 97     notify.personal  user 10        delivered  delivery.succeeded → 101251",
+            "2026-11-23 17:55:02.500Z  intent 98     notify.system    user 10        pending    delivery.failed INVALID_RESPONSE",
+            "2026-11-23 17:55:02.500Z  intent 99     notify.personal  user 4001      dead       intent.dead RESULT_FALSE",
+            "2026-11-23 17:55:02.500Z  intent 1000   chat.create      users 1, 10, 12 and 1 more pending    no answer yet",
+        ])
+    }
+
     @Test("data cannot break a line or steer the terminal: control characters show escaped")
     func controlCharactersAreEscaped() {
         let hostile = Self.entry(LogType.intentEnqueued, at: 0, [
