@@ -23,6 +23,13 @@ public enum AuditLog {
         public var limit: Int = 1000
 
         public init() {}
+
+        /// Whether the filter picks intents by whom or where they were sent (user, tag, portal)
+        /// rather than one intent (id, key, chat) or a type of entry: then the human view of the
+        /// log is one line per intent (`intents(_:on:)`).
+        public var spansIntents: Bool {
+            (user != nil || tag != nil || portal != nil) && intentID == nil && key == nil && chat == nil && type == nil
+        }
     }
 
     public struct Entry: Sendable, Codable, Hashable {
@@ -33,6 +40,17 @@ public enum AuditLog {
         public var intentID: Int64?
         public var portal: String?
         public var data: JSONValue
+
+        public init(seq: Int64, recordedAt: Date, stream: String, type: String, intentID: Int64? = nil,
+                    portal: String? = nil, data: JSONValue = [:]) {
+            self.seq = seq
+            self.recordedAt = recordedAt
+            self.stream = stream
+            self.type = type
+            self.intentID = intentID
+            self.portal = portal
+            self.data = data
+        }
     }
 
     public static func entries(_ filter: Filter, on db: Connection) throws -> [Entry] {
@@ -43,31 +61,44 @@ public enum AuditLog {
     static func entries(_ filter: Filter, among seqs: [Int64]?, on db: Connection) throws -> [Entry] {
         try db.query("""
             SELECT l.seq, l.recorded_at, l.stream, l.type, l.intent_id, p.name, l.data::text
-              FROM outbox.log l
-              LEFT JOIN outbox.intents i ON i.id = l.intent_id
-              LEFT JOIN outbox.portals p ON p.id = l.portal_id
-             WHERE l.seq > $10
-               AND ($1::bigint IS NULL OR l.intent_id = $1)
-               AND ($2::text IS NULL OR p.name = $2)
-               AND ($3::text IS NULL OR l.type = $3 OR l.type LIKE $3 || '.%')
-               AND ($4::timestamptz IS NULL OR l.recorded_at >= $4)
-               AND ($5::timestamptz IS NULL OR l.recorded_at < $5)
-               AND ($6::bigint IS NULL OR i.payload->'USER_ID' = to_jsonb($6::bigint)
-                    OR i.payload->'USERS' @> jsonb_build_array($6::bigint))
-               AND ($7::bigint IS NULL OR (i.kind = 'chat.create' AND i.result_id = $7)
-                    OR l.data->'chat_ids' @> jsonb_build_array($7::bigint))
-               AND ($8::text IS NULL OR i.payload->>'TAG' = $8)
-               AND ($9::text IS NULL OR i.idempotency_key = $9)
-               AND ($12::text IS NULL OR l.seq = ANY($12::text::bigint[]))
+              FROM \(matching)
              ORDER BY l.seq
              LIMIT $11
-            """, [filter.intentID, filter.portal, filter.type, filter.since, filter.until, filter.user, filter.chat,
-                  filter.tag, filter.key, filter.afterSeq, filter.limit, seqs.map(Follower.arrayText)]
-        ).map { row in
-            Entry(
-                seq: try row.decode(0), recordedAt: try row.decode(1), stream: try row.decode(2), type: try row.decode(3),
-                intentID: try row.decode(4), portal: try row.decode(5),
-                data: try JSONValue(jsonText: try row.decode(6, as: String.self)))
-        }
+            """, parameters(filter, among: seqs)
+        ).map { try decodeEntry($0) }
+    }
+
+    /// The log entries `filter` selects, as `l` joined to their intent `i` and portal `p`; its
+    /// parameters are `parameters(filter, among:)`, the limit `$11`.
+    static let matching = """
+        outbox.log l
+          LEFT JOIN outbox.intents i ON i.id = l.intent_id
+          LEFT JOIN outbox.portals p ON p.id = l.portal_id
+         WHERE l.seq > $10
+           AND ($1::bigint IS NULL OR l.intent_id = $1)
+           AND ($2::text IS NULL OR p.name = $2)
+           AND ($3::text IS NULL OR l.type = $3 OR l.type LIKE $3 || '.%')
+           AND ($4::timestamptz IS NULL OR l.recorded_at >= $4)
+           AND ($5::timestamptz IS NULL OR l.recorded_at < $5)
+           AND ($6::bigint IS NULL OR i.payload->'USER_ID' = to_jsonb($6::bigint)
+                OR i.payload->'USERS' @> jsonb_build_array($6::bigint))
+           AND ($7::bigint IS NULL OR (i.kind = 'chat.create' AND i.result_id = $7)
+                OR l.data->'chat_ids' @> jsonb_build_array($7::bigint))
+           AND ($8::text IS NULL OR i.payload->>'TAG' = $8)
+           AND ($9::text IS NULL OR i.idempotency_key = $9)
+           AND ($12::text IS NULL OR l.seq = ANY($12::text::bigint[]))
+        """
+
+    static func parameters(_ filter: Filter, among seqs: [Int64]?) -> [any PostgresEncodable] {
+        [filter.intentID, filter.portal, filter.type, filter.since, filter.until, filter.user, filter.chat,
+         filter.tag, filter.key, filter.afterSeq, filter.limit, seqs.map(Follower.arrayText)]
+    }
+
+    /// An entry from the columns seq, recorded_at, stream, type, intent_id, portal name, data text.
+    static func decodeEntry(_ row: Row, from column: Int = 0) throws -> Entry {
+        Entry(
+            seq: try row.decode(column), recordedAt: try row.decode(column + 1), stream: try row.decode(column + 2),
+            type: try row.decode(column + 3), intentID: try row.decode(column + 4), portal: try row.decode(column + 5),
+            data: try JSONValue(jsonText: try row.decode(column + 6, as: String.self)))
     }
 }

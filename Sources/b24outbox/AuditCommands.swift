@@ -7,7 +7,13 @@ struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Show the audit log: what was sent, to whom, and what Bitrix24 answered.",
-        discussion: "Example: b24outbox log --user 10 --since 2026-11-16T00:00:00Z",
+        discussion: """
+            Output: on a terminal, human lines (one intent's timeline; one line per intent for --user, --portal \
+            or --tag); into a pipe or file, plain tab-separated lines (seq, time, stream, type, data as JSON). \
+            --format chooses.
+
+            Examples: b24outbox log --intent 97   |   b24outbox log --user 10 --since 2026-11-16T00:00:00Z
+            """,
         subcommands: [LogArchiveCommand.self])
 
     @Option(help: "One intent's full timeline.") var intent: Int64?
@@ -19,14 +25,26 @@ struct LogCommand: ParsableCommand {
     @Option(help: "The chat with this id (its creation and its events).") var chat: Int64?
     @Option(help: "Notifications with this TAG.") var tag: String?
     @Option(help: "The intent with this idempotency key.") var key: String?
-    @Option(help: "At most this many entries.") var limit = 1000
+    @Option(help: "At most this many entries (intents, for one line per intent).") var limit = 1000
+    @Option(help: ArgumentHelp(
+        "human lines (the default on a terminal), plain tab-separated ones (the default otherwise), or json (as --json).",
+        valueName: "format"))
+    var format: LogFormat?
+    @Flag(help: "With --user, --portal or --tag in human form: every entry, not one line per intent.") var entries = false
     @Flag(help: "Print every entry, then each new one as it commits (with --json, one entry per line).") var follow = false
     @OptionGroup var output: JSONOutput
     @OptionGroup var database: DatabaseOptions
-    var json: Bool { output.json }
 
     func validate() throws {
         try requireRange(limit, 1...1_000_000, "--limit")
+        if output.json, let format, format != .json {
+            throw ValidationError("--json and --format \(format.rawValue) disagree; give one of them")
+        }
+    }
+
+    /// --format, else --json, else human lines for a person at a terminal and plain ones for a script.
+    var chosenFormat: LogFormat {
+        format ?? (output.json ? .json : isatty(STDOUT_FILENO) == 1 ? .human : .plain)
     }
 
     func run() throws {
@@ -41,29 +59,39 @@ struct LogCommand: ParsableCommand {
         filter.tag = tag
         filter.key = key
         filter.limit = limit
+        let format = chosenFormat
         let db = try database.connect()
         if !follow {
+            if format == .human && filter.spansIntents && !entries {
+                let intents = try AuditLog.intents(filter, on: db)
+                if intents.isEmpty { print("no intents match (--entries shows every entry)") }
+                intents.forEach { print(LogTimeline.line($0)) }
+                return
+            }
             let entries = try AuditLog.entries(filter, on: db)
-            if json { return try printJSON(entries) }
+            if format == .json { return try printJSON(entries) }
             if entries.isEmpty { print("no log entries match") }
-            entries.forEach { print(Self.line($0)) }
+            (format == .human ? LogTimeline.lines(entries) : entries.map(LogTimeline.plain)).forEach { print($0) }
             return
         }
         // Every entry once, those committed out of seq order included (AuditLog.Follower).
         var follower = AuditLog.Follower(filter: filter)
         while true {
             for entry in try follower.poll(on: db) {
-                print(json ? entry.compactJSON : Self.line(entry))
+                switch format {
+                case .json: print(entry.compactJSON)
+                case .plain: print(LogTimeline.plain(entry))
+                case .human: print(LogTimeline.line(entry))
+                }
             }
             fflush(nil)  // a pipe reader sees each entry at once
             if !follower.hasMore { Thread.sleep(forTimeInterval: 0.5) }
         }
     }
+}
 
-    static func line(_ entry: AuditLog.Entry) -> String {
-        let time = entry.recordedAt.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
-        return "\(entry.seq)\t\(time)\t\(entry.stream)\t\(entry.type)\t\(entry.data.jsonString)"
-    }
+enum LogFormat: String, CaseIterable, ExpressibleByArgument {
+    case human, plain, json
 }
 
 /// `--json`, shared by `log` and `log archive` (an option declared by both a command and its
