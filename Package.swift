@@ -82,6 +82,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // `b24outbox demo`: the product end to end against a simulated portal, stage by stage.
+        .target(
+            name: "OutboxDemo",
+            dependencies: [
+                "Outbox", "OutboxApp", "Postgres", "Bitrix24", "Bitrix24Simulator", "LocalProcess",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Child processes and loopback ports, for the demo's PostgreSQL and the bench's children.
         .target(name: "LocalProcess"),
         // `b24outbox bench`: the speed workloads, run against child simulator and worker processes.
@@ -96,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "b24outbox",
             dependencies: [
-                "Outbox", "OutboxApp", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
+                "Outbox", "OutboxApp", "OutboxDemo", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -63,7 +63,7 @@ public enum LogTimeline {
         func text(_ key: String) -> String { d[key]?.stringValue ?? "?" }
         /// ", next attempt in 0.25 s" when the entry says when.
         func nextAttempt() -> String {
-            guard let next = d["next_attempt_at"]?.stringValue, let at = parseLogTime(next) else { return "" }
+            guard let next = d["next_attempt_at"]?.stringValue, let at = RFC3339.date(from: next) else { return "" }
             return String(format: ", next attempt in %.2f s", max(0, at.timeIntervalSince(entry.recordedAt)))
         }
         switch entry.type {
@@ -209,16 +209,4 @@ public enum LogTimeline {
         }
         return String(out)
     }
-}
-
-/// Times as PostgreSQL's jsonb writes them (`2026-11-23T17:55:01.123456+00:00`).
-func parseLogTime(_ text: String) -> Date? {
-    // Microseconds are more than ISO8601DateFormatter reads: keep milliseconds.
-    var trimmed = text
-    if let dot = text.firstIndex(of: "."), let end = text[dot...].dropFirst().firstIndex(where: { !$0.isNumber }) {
-        trimmed = String(text[..<dot]) + String(text[dot..<end].prefix(4)) + String(text[end...])
-    }
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.date(from: trimmed) ?? ISO8601DateFormatter().date(from: trimmed)
 }

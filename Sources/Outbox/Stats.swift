@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 
 /// The numbers an operator looks at first.
@@ -76,5 +77,21 @@ extension Stats {
               FROM outbox.intents WHERE status = 'pending' AND next_attempt_at <= now()
             """).first!.decode(0)
         return Gauges(intentsByStatus: byStatus, queueLagSeconds: max(0, lag))
+    }
+}
+
+extension Stats {
+    /// The report `b24outbox stats` prints (and the demo shows), a line each.
+    public var lines: [String] {
+        var lines = ["intents:"]
+        if intents.isEmpty { lines.append("  none") }
+        for c in intents { lines.append("  \(c.portal)\t\(c.status)\t\(c.count)") }
+        lines.append("oldest pending: \(oldestPendingAgeSeconds.map { String(format: "%.1f s", $0) } ?? "none")")
+        lines.append("last minute: \(deliveredLastMinute) delivered, \(failedLastMinute) failed attempts")
+        if !deadByError.isEmpty {
+            lines.append("dead by error:")
+            for d in deadByError { lines.append("  \(d.error)\t\(d.count)") }
+        }
+        return lines
     }
 }

@@ -52,8 +52,8 @@ struct LogCommand: ParsableCommand {
         filter.intentID = intent
         filter.portal = portal
         filter.type = type
-        filter.since = try since.map { try parseTime($0, option: "--since") }
-        filter.until = try until.map { try parseTime($0, option: "--until") }
+        filter.since = try since.map { try RFC3339.option($0, named: "--since") }
+        filter.until = try until.map { try RFC3339.option($0, named: "--until") }
         filter.user = user
         filter.chat = chat
         filter.tag = tag
@@ -109,14 +109,14 @@ extension AuditLog.Entry {
     }
 }
 
-func parseTime(_ text: String, option: String) throws -> Date {
-    let plain = ISO8601DateFormatter()
-    let fractional = ISO8601DateFormatter()
-    fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    guard let date = plain.date(from: text) ?? fractional.date(from: text) else {
-        throw ValidationError("\(option) must be an RFC 3339 time such as 2026-11-16T00:00:00Z")
+extension RFC3339 {
+    /// The time an option gives, or a clear refusal naming it.
+    static func option(_ text: String, named option: String) throws -> Date {
+        guard let date = date(from: text) else {
+            throw ValidationError("\(option) must be an RFC 3339 time such as 2026-11-16T00:00:00Z")
+        }
+        return date
     }
-    return date
 }
 
 struct StatsCommand: ParsableCommand {
@@ -129,20 +129,7 @@ struct StatsCommand: ParsableCommand {
     func run() throws {
         let stats = try Stats.read(portal: portal, on: try database.connect())
         if json { return try printJSON(stats) }
-        Self.lines(stats).forEach { print($0) }
-    }
-
-    static func lines(_ stats: Stats) -> [String] {
-        var lines = ["intents:"]
-        if stats.intents.isEmpty { lines.append("  none") }
-        for c in stats.intents { lines.append("  \(c.portal)\t\(c.status)\t\(c.count)") }
-        lines.append("oldest pending: \(stats.oldestPendingAgeSeconds.map { String(format: "%.1f s", $0) } ?? "none")")
-        lines.append("last minute: \(stats.deliveredLastMinute) delivered, \(stats.failedLastMinute) failed attempts")
-        if !stats.deadByError.isEmpty {
-            lines.append("dead by error:")
-            for d in stats.deadByError { lines.append("  \(d.error)\t\(d.count)") }
-        }
-        return lines
+        stats.lines.forEach { print($0) }
     }
 }
 
@@ -164,7 +151,7 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         let selection = IntentStore.ReplaySelection(
             ids: ids.isEmpty ? nil : ids, statuses: status, portal: portal, kind: kind, errorCode: error,
-            since: try since.map { try parseTime($0, option: "--since") })
+            since: try since.map { try RFC3339.option($0, named: "--since") })
         let replayed = try IntentStore.replay(selection, by: "cli", dryRun: dryRun, on: try database.connect())
         if json { return try printJSON(["dry_run": .bool(dryRun), "intents": JSONValue.array(replayed.map { .int($0) })]) }
         let verb = dryRun ? "would replay" : "replayed"

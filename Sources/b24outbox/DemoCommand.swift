@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import OutboxDemo
 import Synchronization
 
 struct DemoCommand: AsyncParsableCommand {
@@ -41,20 +42,16 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = .gmt
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let portal = "demo-\(formatter.string(from: Date()))-\(String(UInt16.random(in: .min ... .max), radix: 16))"
-        var settings = DemoServices.Settings(portalName: portal)
-        settings.workers = workers
-        settings.faultRate = faultRate
-        settings.seed = seed
-        let demo = Demo(
-            mix: DemoMix(portal: portal, notifications: notifications, chats: chats, unknownUsers: unknownUsers),
-            settings: settings,
-            databaseURL: databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
-            deliveryTimeout: .seconds(timeout))
+        var options = Demo.Options()
+        options.notifications = notifications
+        options.chats = chats
+        options.unknownUsers = unknownUsers
+        options.faultRate = faultRate
+        options.seed = seed
+        options.workers = workers
+        options.databaseURL = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        options.deliveryTimeout = .seconds(timeout)
+        let demo = Demo(options)
 
         let task = Task { try await demo.run() }
         let interrupted = InterruptFlag()
@@ -72,7 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             try await task.value
         } catch where interrupted.isSet {
-            DemoReport.write("\nInterrupted: stopped everything and cleaned up.")
+            Demo.say("\nInterrupted: stopped everything and cleaned up.")
             throw ExitCode(130)
         }
     }

@@ -20,7 +20,7 @@ struct EnqueueCommand: ParsableCommand {
         @OptionGroup var database: DatabaseOptions
 
         func notBefore() throws -> Date? {
-            try at.map { try parseTime($0, option: "--at") }
+            try at.map { try RFC3339.option($0, named: "--at") }
         }
 
         func enqueue(_ intent: NewIntent) throws {

@@ -75,7 +75,7 @@ struct DemoServices: Sendable {
             let registration = PortalRegistration(
                 name: settings.portalName, credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
                 applicationToken: c.applicationToken, memberID: c.memberID, domain: c.domain)
-            let portal = try await services.database.run { db in try CLIError.explaining { try PortalStore.add(registration, on: db) } }
+            let portal = try await services.database.run { db in try PortalStore.add(registration, on: db) }
 
             var worker = WorkerPool.Configuration()
             worker.concurrency = settings.workers
@@ -107,7 +107,7 @@ struct DemoServices: Sendable {
                 }
             } catch {
                 try? await clients.shutdown()
-                throw CLIError("serve could not start: \(error)")
+                throw DemoError("serve could not start: \(error)")
             }
             guard let serverPort else {
                 // Interrupted while starting: the pool stops before its clients go.

@@ -27,9 +27,9 @@ struct DemoReport: Sendable {
         let count = { (status: String) in stats.intents.filter { $0.status == status }.map(\.count).reduce(0, +) }
         let delivered = count("delivered")
         let rate = elapsed.inSeconds > 0 ? Double(delivered) / elapsed.inSeconds : 0
-        let line = "delivered \(grouped(delivered)) · pending \(grouped(count("pending") + count("claimed")))"
-            + " · dead \(grouped(count("dead"))) · failed attempts \(grouped(stats.failedLastMinute))"
-            + " · \(String(format: "%.1f", elapsed.inSeconds)) s · \(grouped(Int(rate)))/s"
+        let line = "delivered \(delivered.grouped) · pending \((count("pending") + count("claimed")).grouped)"
+            + " · dead \(count("dead").grouped) · failed attempts \(stats.failedLastMinute.grouped)"
+            + " · \(String(format: "%.1f", elapsed.inSeconds)) s · \(Int(rate).grouped)/s"
         if interactive {
             Self.write("\r\u{1B}[2K  \(line)", terminator: final ? "\n" : "")
         } else {
@@ -45,13 +45,15 @@ struct DemoReport: Sendable {
     }
 }
 
-/// 1234567 → "1,234,567", whatever the locale.
-func grouped(_ number: Int) -> String {
-    let digits = String(number.magnitude)
-    var result = ""
-    for (index, digit) in digits.enumerated() {
-        if index > 0 && (digits.count - index) % 3 == 0 { result += "," }
-        result.append(digit)
+extension Int {
+    /// 1234567 → "1,234,567", whatever the locale.
+    var grouped: String {
+        let digits = String(magnitude)
+        var result = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { result += "," }
+            result.append(digit)
+        }
+        return self < 0 ? "-" + result : result
     }
-    return number < 0 ? "-" + result : result
 }

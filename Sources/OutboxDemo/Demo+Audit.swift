@@ -38,7 +38,7 @@ extension Demo {
             A forged event with a wrong application_token: HTTP \(forgedStatus), nothing stored.
             """)
         guard answers[200] == chats.count, stored == chats.count, forgedStatus == 401 else {
-            throw CLIError("the event handler did not store exactly the \(chats.count) genuine events")
+            throw DemoError("the event handler did not store exactly the \(chats.count) genuine events")
         }
     }
 
@@ -91,7 +91,7 @@ extension Demo {
         let replayed = try await services.database.run { db in
             try IntentStore.replay(.init(ids: [target.intent]), by: "demo", dryRun: false, on: db)
         }
-        guard replayed == [target.intent] else { throw CLIError("intent \(target.intent) could not be replayed") }
+        guard replayed == [target.intent] else { throw DemoError("intent \(target.intent) could not be replayed") }
         let deadline = ContinuousClock.now + .seconds(30)
         var timeline: [AuditLog.Entry] = []
         repeat {
@@ -101,7 +101,7 @@ extension Demo {
             && ContinuousClock.now < deadline
         report.timeline(timeline)
         guard timeline.last?.type == LogType.deliverySucceeded else {
-            throw CLIError("the replayed intent \(target.intent) was not delivered")
+            throw DemoError("the replayed intent \(target.intent) was not delivered")
         }
         report.say("Intent \(target.intent) is delivered; the log keeps its whole story, the dead end included.")
     }
@@ -123,19 +123,19 @@ extension Demo {
         let perTag = Dictionary(grouping: state.notifications) { "\($0.userID)|\($0.tag ?? "")" }
         let perEntity = Dictionary(grouping: state.chats) { "\($0.entityType)|\($0.entityID)" }
         report.say("""
-            The portal shows \(grouped(state.notifications.count)) notifications for \(grouped(notifications)) delivered \
+            The portal shows \(state.notifications.count.grouped) notifications for \(notifications.grouped) delivered \
             notification intents and \(state.chats.count) chats for \(chats) delivered chat intents: each took effect once.
             Resends after ambiguous failures replaced \(state.effects.notificationsReplaced) notification(s) by their TAG; \
             chat lookups (im.chat.get) kept chats single.
             """)
         guard state.notifications.count == notifications, perTag.values.allSatisfy({ $0.count == 1 }),
               state.chats.count == chats, perEntity.values.allSatisfy({ $0.count == 1 }) else {
-            throw CLIError("the portal's effects do not match the delivered intents one to one")
+            throw DemoError("the portal's effects do not match the delivered intents one to one")
         }
         let report = try await services.database.run { db in try Verifier().verify(on: db) }
         self.report.say(report.isConsistent
-            ? "b24outbox verify: ok: \(grouped(report.intents)) intents match their \(grouped(report.entries)) log entries"
+            ? "b24outbox verify: ok: \(report.intents.grouped) intents match their \(report.entries.grouped) log entries"
             : "b24outbox verify: \(report.mismatches.count) mismatches: \(report.mismatches.prefix(5).map(\.description).joined(separator: "; "))")
-        guard report.isConsistent else { throw CLIError("verify found mismatches between the log and the intents") }
+        guard report.isConsistent else { throw DemoError("verify found mismatches between the log and the intents") }
     }
 }

@@ -37,7 +37,7 @@ final class ThrowawayPostgres: Sendable {
     static func start() throws -> ThrowawayPostgres {
         let binaries = try findBinaries()
         var template = Array(URL(fileURLWithPath: NSTemporaryDirectory()).appending(path: "b24outbox-demo.XXXXXX").path.utf8CString)
-        guard let created = mkdtemp(&template) else { throw CLIError("cannot create a temporary folder for PostgreSQL") }
+        guard let created = mkdtemp(&template) else { throw DemoError("cannot create a temporary folder for PostgreSQL") }
         let folder = URL(fileURLWithPath: String(cString: created))
         var cluster: ThrowawayPostgres?
         do {
@@ -62,7 +62,7 @@ final class ThrowawayPostgres: Sendable {
                 if started == 0 { return candidate }
             }
             try cluster?.require(1, "pg_ctl start")
-            throw CLIError("PostgreSQL did not start")
+            throw DemoError("PostgreSQL did not start")
         } catch {
             if let cluster { cluster.stop() } else { try? FileManager.default.removeItem(at: folder) }
             throw error
@@ -102,7 +102,7 @@ final class ThrowawayPostgres: Sendable {
         guard status != 0 else { return }
         let said = [commandLog, serverLog].compactMap { try? String(contentsOf: $0, encoding: .utf8) }
             .joined(separator: "\n").split(separator: "\n").suffix(15).joined(separator: "\n")
-        throw CLIError("\(what) failed (exit status \(status)); PostgreSQL said:\n\(said)")
+        throw DemoError("\(what) failed (exit status \(status)); PostgreSQL said:\n\(said)")
     }
 
     /// The newest server installation: /usr/lib/postgresql/N/bin (Debian), else `initdb` on PATH.
@@ -114,7 +114,7 @@ final class ThrowawayPostgres: Sendable {
         if let newest = versions.last { return URL(fileURLWithPath: "\(root)/\(newest)/bin") }
         let path = ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map(String.init) ?? []
         if let found = try? locate("initdb", in: path) { return URL(fileURLWithPath: found).deletingLastPathComponent() }
-        throw CLIError("""
+        throw DemoError("""
             PostgreSQL's server programs (initdb, pg_ctl) are not installed. Install them \
             (scripts/demo.sh does: apt-get install postgresql), or give the demo a database with \
             --database-url or DATABASE_URL.
@@ -125,20 +125,20 @@ final class ThrowawayPostgres: Sendable {
         for directory in directories where FileManager.default.isExecutableFile(atPath: "\(directory)/\(program)") {
             return "\(directory)/\(program)"
         }
-        throw CLIError("\(program) was not found in \(directories.joined(separator: ":"))")
+        throw DemoError("\(program) was not found in \(directories.joined(separator: ":"))")
     }
 
     /// Gives the folder to `user`, who runs the server.
     private static func handOver(_ folder: URL, to user: String) throws {
         guard let entry = getpwnam(user) else {
-            throw CLIError("""
+            throw DemoError("""
                 as root, PostgreSQL must run as the user \(user), which does not exist: install PostgreSQL \
                 with apt (it creates the user), or run the demo as an ordinary user
                 """)
         }
         let (uid, gid) = (entry.pointee.pw_uid, entry.pointee.pw_gid)
         for path in [folder.path, folder.appending(path: "socket").path, folder.appending(path: "commands.log").path] {
-            guard chown(path, uid, gid) == 0 else { throw CLIError("cannot give \(path) to \(user): \(String(cString: strerror(errno)))") }
+            guard chown(path, uid, gid) == 0 else { throw DemoError("cannot give \(path) to \(user): \(String(cString: strerror(errno)))") }
         }
     }
 }

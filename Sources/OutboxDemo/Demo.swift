@@ -6,18 +6,64 @@ import Outbox
 import Postgres
 
 /// `b24outbox demo`: the product end to end, stage by stage, each explained as it runs.
-struct Demo: Sendable {
+public struct Demo: Sendable {
+    /// What `b24outbox demo`'s options choose.
+    public struct Options: Sendable {
+        /// Notifications to enqueue, those to unknown users included.
+        public var notifications = 1000
+        public var chats = 20
+        /// Notifications to users the portal does not have (they die; one is replayed).
+        public var unknownUsers = 5
+        /// Share of Bitrix24 requests that fail, spread over every kind of fault.
+        public var faultRate = 0.15
+        /// Seed of the simulator's faults: 8 draws every kind within the default mix's few dozen requests.
+        public var seed: UInt64 = 8
+        public var workers = 4
+        /// A database to use instead of a throw-away cluster.
+        public var databaseURL: String?
+        /// Give up when delivery takes longer.
+        public var deliveryTimeout: Duration = .seconds(90)
+        /// The portal the demo registers: `demo-TIME-XXXX`, new for every run.
+        public var portalName = Demo.newPortalName()
+
+        public init() {}
+    }
+
     var mix: DemoMix
     var settings: DemoServices.Settings
-    /// A database to use instead of a throw-away cluster.
     var databaseURL: String?
-    var deliveryTimeout: Duration = .seconds(90)
+    var deliveryTimeout: Duration
     let report = DemoReport(stages: 11)
 
-    func run() async throws {
+    public init(_ options: Options) {
+        mix = DemoMix(portal: options.portalName, notifications: options.notifications, chats: options.chats,
+                      unknownUsers: options.unknownUsers)
+        settings = DemoServices.Settings(portalName: options.portalName)
+        settings.workers = options.workers
+        settings.faultRate = options.faultRate
+        settings.seed = options.seed
+        databaseURL = options.databaseURL
+        deliveryTimeout = options.deliveryTimeout
+    }
+
+    /// `demo-20261203-181500-3fa9`: the time in UTC and a random part.
+    public static func newPortalName() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = .gmt
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "demo-\(formatter.string(from: Date()))-\(String(UInt16.random(in: .min ... .max), radix: 16))"
+    }
+
+    /// Prints a line at once, also into a pipe (the demo's progress shows as it happens).
+    public static func say(_ text: String) {
+        DemoReport.write(text)
+    }
+
+    public func run() async throws {
         let started = ContinuousClock.now
         DemoReport.write("""
-            b24outbox demo: \(grouped(mix.notifications)) notifications and \(mix.chats) chats through a simulated \
+            b24outbox demo: \(mix.notifications.grouped) notifications and \(mix.chats) chats through a simulated \
             Bitrix24 portal with faults and Bitrix24's rate limit, an event handler, and a worker pool.
             """)
         report.stage(1, "Database")
@@ -61,7 +107,7 @@ struct Demo: Sendable {
         do {
             db = try Connection(conninfo)
         } catch let error as PostgresError {
-            throw CLIError("cannot connect to PostgreSQL: \(error.message). Check --database-url or DATABASE_URL.")
+            throw DemoError("cannot connect to PostgreSQL: \(error.message). Check --database-url or DATABASE_URL.")
         }
         defer { db.close() }
         return try Migrator().migrate(on: db)
@@ -94,13 +140,13 @@ struct Demo: Sendable {
         report.stage(4, "Enqueue")
         let intents = mix.intents()
         let enqueueStart = ContinuousClock.now
-        _ = try await services.database.run { db in try CLIError.explaining { try Producer.enqueue(intents, on: db) } }
+        _ = try await services.database.run { db in try Producer.enqueue(intents, on: db) }
         let system = intents.filter { $0.kind == .notifySystem }.count
         let attached = intents.filter { $0.payload["ATTACH"] != nil }.count
         report.say("""
-            \(grouped(intents.count)) intents in one transaction (Producer.enqueue) in \
+            \(intents.count.grouped) intents in one transaction (Producer.enqueue) in \
             \(String(format: "%.2f", (ContinuousClock.now - enqueueStart).inSeconds)) s: \
-            \(grouped(mix.notifications)) notifications (\(grouped(system)) system, \(grouped(attached)) with ATTACH blocks,
+            \(mix.notifications.grouped) notifications (\(system.grouped) system, \(attached.grouped) with ATTACH blocks,
             \(mix.unknownUsers) of them to users \(mix.unknownUserIDs.map(String.init).joined(separator: ", ")), who do not \
             exist on the portal) and \(mix.chats) chats.
             """)
@@ -112,7 +158,7 @@ struct Demo: Sendable {
             .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
         report.say("""
             Bitrix24 saw \(afterDelivery.requests) requests (\(afterDelivery.batches) batches) for \
-            \(grouped(intents.count)) intents; one call per intent at 2 requests/s would take \
+            \(intents.count.grouped) intents; one call per intent at 2 requests/s would take \
             \(String(format: "%.1f", Double(intents.count) / 120)) minutes.
             Faults injected: \(faults.isEmpty ? "none" : faults). Rate limit: the portal's bucket is at \
             \(Int(afterDelivery.bucketLevel.rounded())) of \(Int(c.rateLimit?.capacity ?? 0)); it refused \
@@ -124,7 +170,7 @@ struct Demo: Sendable {
 
         report.stage(7, "Stats (b24outbox stats --portal \(services.portal.name))")
         let stats = try await services.database.run { [name = services.portal.name] db in try Stats.read(portal: name, on: db) }
-        StatsCommand.lines(stats).forEach { report.say($0) }
+        stats.lines.forEach { report.say($0) }
 
         try await showRetriedIntent(services, stage: 8)
         let dead = try await showDeadIntents(services, stage: 9)
@@ -151,7 +197,7 @@ struct Demo: Sendable {
             }
             guard elapsed < deliveryTimeout else {
                 if report.interactive { DemoReport.write("") }
-                throw CLIError("\(open) intents were still pending after \(Int(deliveryTimeout.inSeconds)) s")
+                throw DemoError("\(open) intents were still pending after \(Int(deliveryTimeout.inSeconds)) s")
             }
             try await Task.sleep(for: .milliseconds(200))
         }
