@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 import LocalProcess
 import NIOCore

@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 /// One command of a `batch` call: `key` names its outcome, `method?query` is what Bitrix24 runs.
 public struct BatchCommand: Sendable, Hashable {
     public var key: String

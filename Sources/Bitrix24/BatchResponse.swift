@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// What happened to one command of a batch.

@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 extension Bitrix24Client {
     /// Bitrix24 refuses longer batches with `ERROR_BATCH_LENGTH_EXCEEDED`.
     public static let maxBatchCommands = 50

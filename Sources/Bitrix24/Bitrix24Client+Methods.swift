@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 extension Bitrix24Client {
     /// Runs one command on its own (not in a batch); `result: false` fails when the command says so.
     /// No exchange (the call, a redirect's re-POST, a token refresh) starts that could end after

@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// Offline events: the lossless pull of events bound with `event_type=offline`. OAuth

@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// A failed Bitrix24 call: what Bitrix24 (or the network) said, and what the caller may do next.

@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// An event Bitrix24 POSTs to an application's handler, decoded from a PHP-bracket form body

@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// A successful answer: `result` and `time` from the envelope, plus what the client observed.

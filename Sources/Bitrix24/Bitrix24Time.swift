@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// The `time` block Bitrix24 adds to every answer: when the call ran and how much of the

@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 /// The fields of `im.chat.add`. Bitrix24 validates lengths itself (TITLE ≤ 255, ENTITY_TYPE ≤ 50,
 /// ENTITY_ID ≤ 255); `OWNER_ID` is left out because current portals ignore it.
 public struct ChatFields: Sendable, Hashable {

@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// The client's mutable state: the current credentials (token pair, portal address) and the

@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 /// `ONIMCONNECTORDIALOGFINISH`: an open-line dialog of a custom connector was closed.
 ///
 /// Form bodies carry every scalar as a string and JSON bodies as numbers; both are read.

@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 /// Reads event fields that arrive as strings in forms and as numbers in JSON.
 ///
 /// Absent (or null) is nil; present with the wrong shape is an error naming the field.

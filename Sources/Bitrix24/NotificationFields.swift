@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 /// The fields of `im.notify.personal.add` and `im.notify.system.add`.
 ///
 /// A TAG makes a retry safe: sending again with the tag the recipient already has replaces the

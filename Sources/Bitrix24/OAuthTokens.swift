@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// A token pair issued by the OAuth server on refresh.

@@ -1,3 +1,5 @@
+import Bitrix24Wire
+
 /// One record of the portal's offline event queue, from `event.offline.get` or
 /// `event.offline.list`.
 ///

@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 
 /// Checks an `ATTACH` parameter the way the portal does: the object form
 /// `{"ID", "COLOR_TOKEN", "COLOR", "BLOCKS": [...]}` or the bare BLOCKS array; each block has

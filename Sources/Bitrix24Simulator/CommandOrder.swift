@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// The order in which a request lists the keys of `cmd`. Batch commands run in that order,

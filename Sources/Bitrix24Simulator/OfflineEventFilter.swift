@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// The `filter` of `event.offline.get` and `event.offline.list`, read as the rest module's

@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// An `ONIMCONNECTORDIALOGFINISH` event exactly as Bitrix24 posts it to an application's

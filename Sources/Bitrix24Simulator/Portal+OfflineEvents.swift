@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// A list method's navigation: the envelope's `total`, and `next` when more pages follow.

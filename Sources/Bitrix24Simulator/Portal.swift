@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// The simulated portal's state and rules. One actor, so every request (a whole batch

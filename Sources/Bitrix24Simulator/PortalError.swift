@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 
 /// An error the portal answers with: `{"error": code, "error_description": description}`
 /// and an HTTP status. Codes and texts are the ones real portals send.

@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// How a REST request authenticated itself, before the portal checked it.

@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// Turns an HTTP request under `/rest/` into a `RESTCall`, reading the URL forms, the

@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 
 extension Simulator {
     /// A notification as the portal stores it.

@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 
 extension Simulator {
     /// What the portal did, for tests: a consistent copy taken at one moment.

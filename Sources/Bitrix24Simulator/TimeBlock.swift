@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// The `time` object of every answer: wall-clock stamps of the request, how long the

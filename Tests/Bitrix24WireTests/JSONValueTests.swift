@@ -1,7 +1,6 @@
+import Bitrix24Wire
 import Foundation
 import Testing
-
-@testable import Bitrix24
 
 @Suite struct JSONValueTests {
     func parse(_ text: String) throws -> JSONValue { try JSONValue(jsonData: Array(text.utf8)) }

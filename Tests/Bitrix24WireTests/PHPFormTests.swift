@@ -1,8 +1,7 @@
-import Foundation
 import Bitrix24Simulator
+import Bitrix24Wire
+import Foundation
 import Testing
-
-@testable import Bitrix24
 
 @Suite struct PHPFormTests {
     // MARK: Examples

@@ -133,7 +133,7 @@ extension JSONValue {
     /// Parses a JSON document of at most `maxLeaves` scalars and empty containers and
     /// `maxValues` values in all, nested at most `maxDepth` deep; refuses one over the limits as
     /// soon as it reaches it.
-    init(jsonBytes bytes: [UInt8], maxDepth: Int, maxLeaves: Int, maxValues: Int) throws(JSONSyntaxError) {
+    package init(jsonBytes bytes: [UInt8], maxDepth: Int, maxLeaves: Int, maxValues: Int) throws(JSONSyntaxError) {
         self = try bytes.withUnsafeBufferPointer { buffer in
             Result { () throws(JSONSyntaxError) in
                 try JSONParser.parse(buffer, maxDepth: maxDepth, maxLeaves: maxLeaves, maxValues: maxValues)
