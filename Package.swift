@@ -57,7 +57,7 @@ let package = Package(
             dependencies: [
                 "Postgres", "Bitrix24", "Bitrix24Wire",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             plugins: ["EmbedMigrations"]
         ),

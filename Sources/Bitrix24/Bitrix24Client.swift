@@ -45,6 +45,17 @@ public final class Bitrix24Client: Sendable {
             logger: logger, onTokensRefreshed: onTokensRefreshed, onPortalMoved: onPortalMoved, refreshGate: refreshGate)
     }
 
+    /// A client over connections it shares with other clients; the pool's owner shuts them down.
+    public convenience init(
+        credentials: Bitrix24Credentials, configuration: Configuration = Configuration(), connections: Bitrix24ConnectionPool,
+        logger: Logger = Bitrix24Client.defaultLogger, onTokensRefreshed: (@Sendable (OAuthTokens) async -> Void)? = nil,
+        onPortalMoved: (@Sendable (URL) async -> Void)? = nil, refreshGate: TokenRefreshGate? = nil
+    ) {
+        self.init(
+            credentials: credentials, configuration: configuration, httpClient: connections.httpClient, logger: logger,
+            onTokensRefreshed: onTokensRefreshed, onPortalMoved: onPortalMoved, refreshGate: refreshGate)
+    }
+
     /// A client over any transport (an in-memory one in tests).
     package convenience init(
         credentials: Bitrix24Credentials,
