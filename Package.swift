@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "b24outbox", targets: ["b24outbox"]),
         .library(name: "Outbox", targets: ["Outbox"]),
         .library(name: "Bitrix24", targets: ["Bitrix24"]),
+        .library(name: "Bitrix24Wire", targets: ["Bitrix24Wire"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "OutboxApp", targets: ["OutboxApp"]),
     ],
@@ -29,9 +30,12 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
         .target(name: "Postgres", dependencies: ["CLibpq"]),
+        // What Bitrix24 sends and takes: JSON values and PHP's bracket form encoding.
+        .target(name: "Bitrix24Wire"),
         .target(
             name: "Bitrix24",
             dependencies: [
+                "Bitrix24Wire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -41,7 +45,7 @@ let package = Package(
         .target(
             name: "Bitrix24Simulator",
             dependencies: [
-                "Bitrix24",
+                "Bitrix24Wire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 // Sends inbound events (ONIMCONNECTORDIALOGFINISH) to an application's handler.
@@ -52,9 +56,9 @@ let package = Package(
         .target(
             name: "Outbox",
             dependencies: [
-                "Postgres", "Bitrix24",
+                "Postgres", "Bitrix24", "Bitrix24Wire",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             plugins: ["EmbedMigrations"]
         ),
@@ -62,7 +66,7 @@ let package = Package(
         .target(
             name: "OutboxServer",
             dependencies: [
-                "Outbox", "Postgres", "Bitrix24",
+                "Outbox", "Postgres", "Bitrix24", "Bitrix24Wire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -86,7 +90,7 @@ let package = Package(
         .target(
             name: "OutboxDemo",
             dependencies: [
-                "Outbox", "OutboxApp", "Postgres", "Bitrix24", "Bitrix24Simulator", "LocalProcess",
+                "Outbox", "OutboxApp", "Postgres", "Bitrix24", "Bitrix24Wire", "Bitrix24Simulator", "LocalProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -97,7 +101,7 @@ let package = Package(
         .target(
             name: "Benchmarks",
             dependencies: [
-                "Outbox", "Postgres", "Bitrix24", "LocalProcess",
+                "Outbox", "Postgres", "Bitrix24", "Bitrix24Wire", "LocalProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -105,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "b24outbox",
             dependencies: [
-                "Outbox", "OutboxApp", "OutboxDemo", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
+                "Outbox", "OutboxApp", "OutboxDemo", "OutboxServer", "Postgres", "Bitrix24", "Bitrix24Wire", "Bitrix24Simulator", "Benchmarks", "LocalProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -124,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport", "LocalProcess",
+                "Outbox", "Postgres", "Bitrix24", "Bitrix24Wire", "Bitrix24Simulator", "TestSupport", "LocalProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -132,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "OutboxServerTests",
             dependencies: [
-                "OutboxServer", "OutboxApp", "Outbox", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport", "LocalProcess",
+                "OutboxServer", "OutboxApp", "Outbox", "Postgres", "Bitrix24", "Bitrix24Wire", "Bitrix24Simulator", "TestSupport", "LocalProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -142,14 +146,15 @@ let package = Package(
         .testTarget(
             name: "OutboxTests",
             dependencies: [
-                "Outbox", "OutboxApp", "Postgres", "Bitrix24", "Bitrix24Simulator", "TestSupport",
+                "Outbox", "OutboxApp", "Postgres", "Bitrix24", "Bitrix24Wire", "Bitrix24Simulator", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
+        .testTarget(name: "Bitrix24WireTests", dependencies: ["Bitrix24Wire", "Bitrix24Simulator"]),
         .testTarget(
             name: "Bitrix24Tests",
             dependencies: [
-                "Bitrix24", "Bitrix24Simulator",
+                "Bitrix24", "Bitrix24Wire", "Bitrix24Simulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -160,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "Bitrix24SimulatorTests",
             dependencies: [
-                "Bitrix24Simulator", "Bitrix24", "TestSupport",
+                "Bitrix24Simulator", "Bitrix24", "Bitrix24Wire", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

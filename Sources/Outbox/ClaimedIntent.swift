@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// An intent a worker holds under a lease.

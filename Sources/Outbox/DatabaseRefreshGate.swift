@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Dispatch
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// Turns claimed intents into Bitrix24 commands and Bitrix24's answers into outcomes. Pure: the

@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// An event from Bitrix24 as the log stores it: without any token, with its dialog-finish

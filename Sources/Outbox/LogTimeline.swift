@@ -1,4 +1,4 @@
-import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// Log entries as a person reads them at a glance, and as a script reads them:

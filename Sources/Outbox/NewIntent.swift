@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 
 /// An intent as a producer describes it, before it has an id.

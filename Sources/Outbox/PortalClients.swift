@@ -1,16 +1,16 @@
-import AsyncHTTPClient
 import Bitrix24
 import Foundation
 import Logging
 import Postgres
 import Synchronization
 
-/// One Bitrix24 client per portal, over one shared HTTP client, created on first use. Refreshed
-/// tokens (see `DatabaseRefreshGate`) and a renamed portal's address are written back to the portal's row.
+/// One Bitrix24 client per portal, over one shared connection pool, created on first use.
+/// Refreshed tokens (see `DatabaseRefreshGate`) and a renamed portal's address are written back to the
+/// portal's row.
 public final class PortalClients: Sendable {
     private let conninfo: String
     private let configuration: Bitrix24Client.Configuration
-    private let httpClient: HTTPClient
+    private let connections: Bitrix24ConnectionPool
     private let logger: Logger
     private let metrics: OutboxMetrics
     /// Names this process in `outbox.token_refreshes`; a random part tells two containers
@@ -32,22 +32,22 @@ public final class PortalClients: Sendable {
         self.gateDatabase = DatabaseExecutor(conninfo: conninfo, configuration: gateDatabase)
         self.metrics = metrics
         self.configuration = configuration
-        self.httpClient = HTTPClient(configuration: configuration.httpClientConfiguration)
+        self.connections = Bitrix24ConnectionPool(configuration: configuration)
         self.logger = logger
     }
 
-    /// Stops the HTTP client, after the token refreshes in flight (each ends within the request
+    /// Closes the connection pool, after the token refreshes in flight (each ends within the request
     /// timeout) and, up to 10 s, any refreshed pair the database has not taken yet: the refresh
     /// token such a pair replaced is already dead at the server.
     public func shutdown() async throws {
         await settleTokens()
-        try await httpClient.shutdown()
+        try await connections.shutdown()
     }
 
     /// `shutdown()` for a caller that is not async (it blocks the calling thread).
     public func shutdown() throws {
         try blockingAwait { await self.settleTokens() }
-        try httpClient.syncShutdown()
+        try connections.syncShutdown()
     }
 
     private func settleTokens() async {
@@ -72,7 +72,7 @@ public final class PortalClients: Sendable {
         let tokens = DatabaseRefreshGate(
             portalID: portalID, portal: name, database: gateDatabase, holder: holder, metrics: metrics, logger: logger)
         let client = Bitrix24Client(
-            credentials: credentials, configuration: configuration, httpClient: httpClient, logger: logger,
+            credentials: credentials, configuration: configuration, connections: connections, logger: logger,
             onPortalMoved: { url in
                 do {
                     try PortalStore.storeMovedAddress(url, portalID: portalID, on: try Connection(conninfo))

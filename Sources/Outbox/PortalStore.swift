@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 import Postgres
 

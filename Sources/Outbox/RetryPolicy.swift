@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 
 /// When to try a failed delivery again: exponential backoff with full jitter (a random delay

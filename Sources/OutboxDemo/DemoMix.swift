@@ -1,5 +1,6 @@
 import Bitrix24
 import Bitrix24Simulator
+import Bitrix24Wire
 import Outbox
 
 /// What the demo enqueues: a day's worth of what a shop, a CRM and a CI server tell their

@@ -1,4 +1,5 @@
 import Bitrix24
+import Bitrix24Wire
 import Hummingbird
 import Logging
 import NIOCore

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 import Outbox
 

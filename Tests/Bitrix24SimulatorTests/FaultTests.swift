@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Bitrix24
 import Bitrix24Simulator
+import Bitrix24Wire
 import Testing
 
 @Suite("seeded faults, latency and the renamed portal")

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Bitrix24
 import Bitrix24Simulator
+import Bitrix24Wire
 import Foundation
 import NIOCore
 import NIOHTTP1

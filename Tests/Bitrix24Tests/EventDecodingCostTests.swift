@@ -1,3 +1,4 @@
+import Bitrix24Wire
 import Foundation
 import Testing
 

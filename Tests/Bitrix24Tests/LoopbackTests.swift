@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Bitrix24Wire
 import Foundation
 import NIOHTTP1
 import Testing

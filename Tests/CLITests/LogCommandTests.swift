@@ -1,9 +1,10 @@
 import Bitrix24
+import Bitrix24Wire
 import Foundation
 import Outbox
 import Postgres
-import Testing
 import TestSupport
+import Testing
 
 /// `b24outbox log` as a person and as a script read it.
 @Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))

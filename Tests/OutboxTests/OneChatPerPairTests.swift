@@ -1,5 +1,6 @@
 import Bitrix24
 import Bitrix24Simulator
+import Bitrix24Wire
 import Foundation
 import Outbox
 import Postgres
