@@ -35,9 +35,10 @@ struct LogTypeTests {
     func existingRowsAreNotChecked() throws {
         let scratch = try ScratchDatabase()
         let db = try scratch.connect()
-        try Migrator(migrations: Migration.bundled.filter { $0.name < "019" }).migrate(on: db)
+        // As a build of migration 018 left it (its function files did not have the later tables yet).
+        try Migrator(migrations: Migration.bundled.filter { $0.name < "019" }, functions: []).migrate(on: db)
         try db.execute("INSERT INTO outbox.log (stream, type) VALUES ('x', 'older.type')")
-        #expect(try Migrator().migrate(on: db) == ["019_log_types.sql"])
+        #expect(try Migrator().migrate(on: db) == Migration.bundled.map(\.name).filter { $0 >= "019" })
         #expect(try db.query("SELECT convalidated FROM pg_constraint WHERE conname = 'log_type_known' AND conrelid = 'outbox.log'::regclass")
             .first!.decode(0, as: Bool.self) == false)
         #expect(try db.query("SELECT count(*) FROM outbox.log WHERE type = 'older.type'").first!.decode(0, as: Int.self) == 1)
