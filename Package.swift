@@ -29,7 +29,9 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
-        .target(name: "Postgres", dependencies: ["CLibpq"]),
+        // Day numbers to and from calendar dates, for the timestamps of Postgres and the simulator.
+        .target(name: "CivilDate"),
+        .target(name: "Postgres", dependencies: ["CLibpq", "CivilDate"]),
         // What Bitrix24 sends and takes: JSON values and PHP's bracket form encoding.
         .target(name: "Bitrix24Wire"),
         .target(
@@ -45,6 +47,7 @@ let package = Package(
         .target(
             name: "Bitrix24Simulator",
             dependencies: [
+                "CivilDate",
                 "Bitrix24Wire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

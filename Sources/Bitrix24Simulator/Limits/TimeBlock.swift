@@ -1,4 +1,5 @@
 import Bitrix24Wire
+import CivilDate
 import Foundation
 
 /// The `time` object of every answer: wall-clock stamps of the request, how long the
@@ -57,7 +58,7 @@ struct TimeBlock: Sendable {
         let local = Int64((date.timeIntervalSince1970).rounded(.down)) + Int64(offset)
         let days = local >= 0 ? local / 86_400 : (local - 86_399) / 86_400
         let secondOfDay = local - days * 86_400
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        let (year, month, day) = CivilDate.date(days: days)
         // Written as bytes: string interpolation was most of this function's cost.
         var out = [UInt8]()
         out.reserveCapacity(25)
@@ -81,18 +82,5 @@ struct TimeBlock: Sendable {
         digits(Int64(abs(offset) / 3600), 2)
         out.append(UInt8(ascii: ":")); digits(Int64(abs(offset) % 3600 / 60), 2)
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Year, month and day of the proleptic Gregorian calendar (Howard Hinnant's civil_from_days).
-    static func civilDate(daysSinceEpoch: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
