@@ -4,6 +4,9 @@
 -- NOT VALID: the rows already there (millions, in a long-lived log) are not read again under
 -- the lock this takes; every row written from now on is checked. New month partitions copy
 -- the constraint (outbox.add_log_partition creates them LIKE the log, constraints included).
+-- The ALTER takes the log's lock for a moment: behind a long reader it gives up rather than
+-- queue every append behind it (run `migrate` again).
+SET LOCAL lock_timeout = '5s';
 ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
     'intent.enqueued', 'intent.claimed', 'delivery.succeeded', 'delivery.failed', 'intent.dead',
     'intent.released', 'intent.lease_expired', 'intent.replayed', 'intent.cancelled',
@@ -12,3 +15,7 @@ ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
     'portal.token_refresh_unanswered', 'portal.token_refresh_refused', 'portal.tokens_lost',
     'log.archived'
 )) NOT VALID;
+-- The default partition holds rows only until ensure_log_partitions moves them into their month,
+-- which checks them: one of a type unknown here would stop that move for good, so it is found
+-- now (the partition is small, normally empty).
+ALTER TABLE outbox.log_default VALIDATE CONSTRAINT log_type_known;

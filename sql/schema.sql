@@ -303,15 +303,15 @@ CREATE TABLE outbox.token_refreshes (
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE outbox.token_refreshes TO b24outbox_worker;
 GRANT SELECT ON TABLE outbox.token_refreshes TO b24outbox_audit;
 
--- Who runs the maintenance (reaping expired leases, the log's months ahead), across all hosts:
--- a turn with an expiry, renewed by its holder (outbox.take_maintenance_turn).
+-- Who runs each maintenance task (reap: expired leases; partitions: the log's months ahead),
+-- across all hosts: a turn with an expiry, renewed by its holder (outbox.take_maintenance_turn).
 CREATE TABLE outbox.maintenance_turn (
-    singleton boolean DEFAULT true PRIMARY KEY,
+    task text PRIMARY KEY,
     holder text NOT NULL,
     until timestamp with time zone NOT NULL,
     taken_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT maintenance_turn_holder_check CHECK (((length(holder) >= 1) AND (length(holder) <= 200))),
-    CONSTRAINT maintenance_turn_singleton_check CHECK (singleton)
+    CONSTRAINT maintenance_turn_task_check CHECK ((task = ANY (ARRAY['reap'::text, 'partitions'::text])))
 );
 GRANT SELECT ON TABLE outbox.maintenance_turn TO b24outbox_worker, b24outbox_audit;
 

@@ -73,7 +73,11 @@ public final class OutboxServices: Sendable {
         if let pool {
             services.append(.init(service: WorkerService(pool: pool)))
         } else {
-            services.append(.init(service: MaintenanceService(maintenance: Maintenance(conninfo: configuration.conninfo, logger: logger))))
+            // Partitions only: reaping is the pools', whose settings decide when a reaped chat is due.
+            var maintenance = Maintenance.Configuration()
+            maintenance.tasks = [.partitions]
+            services.append(.init(service: MaintenanceService(
+                maintenance: Maintenance(conninfo: configuration.conninfo, configuration: maintenance, logger: logger))))
         }
         return ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
     }

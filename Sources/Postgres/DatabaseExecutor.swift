@@ -14,6 +14,11 @@ public final class DatabaseExecutor: Sendable {
         /// Jobs waiting beyond this many fail at once with `ExecutorError.overloaded` instead of
         /// queueing without bound. Default 1,000.
         public var maxQueued = 1_000
+        /// A connection idle for longer is checked (`SELECT 1`) before its next job, and
+        /// replaced when it is dead: for jobs that come seldom and must not be run twice, whose
+        /// connection a restart, a failover or an idle timeout may have closed meanwhile.
+        /// nil (the default): a dead connection is found by the job that meets it.
+        public var checkAfterIdle: Duration? = nil
 
         public init() {}
     }
@@ -137,7 +142,15 @@ public final class DatabaseExecutor: Sendable {
     private func serve() {
         defer { finished.leave() }
         var connection: Connection?
+        var lastUsed = ContinuousClock.now
         while let job = next() {
+            if let idle = configuration.checkAfterIdle, let open = connection, ContinuousClock.now - lastUsed > idle {
+                if (try? open.execute("SELECT 1")) == nil {
+                    open.close()
+                    connection = nil
+                }
+            }
+            defer { lastUsed = .now }
             var isRetry = false
             while true {
                 if connection == nil || !connection!.isOpen {

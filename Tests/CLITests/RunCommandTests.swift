@@ -15,13 +15,7 @@ struct RunCommandTests {
         var configuration = Simulator.Configuration()
         configuration.rateLimit = nil
         try await Simulator.run(configuration) { simulator in
-            let scratch = try ScratchDatabase()
-            let db = try scratch.connect()
-            try Migrator().migrate(on: db)
-            try PortalStore.add(PortalRegistration(
-                name: "sim", credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
-                applicationToken: configuration.applicationToken, memberID: configuration.memberID,
-                rateBucket: 1_000_000, rateDrain: 1_000_000), on: db)
+            let (scratch, db) = try simulatorDatabase(simulator, configuration: configuration)
             let port = try freeLoopbackPort()
             let base = "http://127.0.0.1:\(port)"
             let process = try CLI.spawn([

@@ -41,13 +41,7 @@ struct ServerHarness {
         var configuration = Simulator.Configuration()
         configuration.rateLimit = nil
         let simulator = try await Simulator.start(configuration)
-        let scratch = try ScratchDatabase()
-        let db = try scratch.connect()
-        try Migrator().migrate(on: db)
-        try PortalStore.add(PortalRegistration(
-            name: "sim", credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
-            applicationToken: configuration.applicationToken, memberID: configuration.memberID,
-            domain: configuration.domain, rateBucket: 1_000_000, rateDrain: 1_000_000), on: db)
+        let (scratch, db) = try simulatorDatabase(simulator, configuration: configuration)
 
         var logger = Logger(label: "test.server")
         logger.logLevel = .critical

@@ -32,6 +32,22 @@ struct DatabaseExecutorTests {
         #expect((1...3).contains(pids.count), "\(pids.count) connections")
     }
 
+    @Test("with checkAfterIdle, a connection closed while idle is replaced before the next job, which runs once")
+    func anIdleConnectionIsCheckedFirst() async throws {
+        var configuration = DatabaseExecutor.Configuration()
+        configuration.threads = 1
+        configuration.checkAfterIdle = .milliseconds(200)
+        let executor = DatabaseExecutor(conninfo: scratch.conninfo, configuration: configuration)
+        defer { executor.shutdown() }
+        let first: Int32 = try await executor.run { try $0.query("SELECT pg_backend_pid()").first!.decode(0) }
+        let admin = try scratch.connect()
+        try admin.execute("SELECT pg_terminate_backend($1)", [first])
+        try await Task.sleep(for: .milliseconds(400))
+        // No retry asked for: the job meets a live connection the first time.
+        let second: Int32 = try await executor.run { try $0.query("SELECT pg_backend_pid()").first!.decode(0) }
+        #expect(second != first)
+    }
+
     @Test func aLostConnectionIsReplaced() async throws {
         let executor = executor(threads: 1)
         defer { executor.shutdown() }

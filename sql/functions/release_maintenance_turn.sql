@@ -1,5 +1,5 @@
--- Gives the maintenance turn up, when p_holder holds it, so another process takes it at its
--- next try instead of after the lease (a process stopping in order).
+-- Gives up every maintenance turn p_holder holds, so other processes take them at their next try
+-- instead of after the lease (a process stopping in order).
 CREATE OR REPLACE FUNCTION outbox.release_maintenance_turn(p_holder text)
  RETURNS void
  LANGUAGE sql

@@ -6,13 +6,25 @@ import Synchronization
 /// The outbox's maintenance, as one service: reaping expired leases (so a dead worker's intents
 /// go out again) and creating the log's months ahead (so no append waits for one).
 ///
-/// Every worker pool and every `serve` runs one, on a thread and connection of its own, but only
-/// the process holding the maintenance turn does the work, so it runs once across all hosts. The
-/// turn is a row with an expiry (`outbox.maintenance_turn`), renewed every `renewEvery`: a process
-/// that stops in order gives it up at once, one that dies or is cut from the database loses it
-/// within `turnLease`, and another takes it over.
+/// Every worker pool and every `serve` runs one, on a thread and connection of its own, but each
+/// task is done only by the process holding its turn, so it runs once across all hosts. A turn
+/// is a row with an expiry (`outbox.maintenance_turn`), renewed every `renewEvery`: a process
+/// that stops in order gives its turns up at once, one that dies or is cut from the database
+/// loses them within `turnLease`, and another takes them over. Reaping is taken by worker pools
+/// only: their `chatSettle` decides when a reaped chat may be looked up again, and `serve` does
+/// not know it.
 public final class Maintenance: Sendable {
+    /// The named jobs, each with a turn of its own.
+    public enum Job: String, Sendable, CaseIterable {
+        /// Expired leases back to pending (`IntentStore.reapExpiredLeases`).
+        case reap
+        /// The log's months ahead (`LogPartitions.ensure`).
+        case partitions
+    }
+
     public struct Configuration: Sendable {
+        /// The tasks this process takes turns at. Default both; `serve` only `partitions`.
+        public var tasks: Set<Job> = Set(Job.allCases)
         /// How long a turn lasts unless renewed. Default 15 s.
         public var turnLease: Duration = .seconds(15)
         /// How often the holder renews its turn, and others try to take it. Default 2 s.
@@ -33,8 +45,8 @@ public final class Maintenance: Sendable {
 
     /// What one round did.
     public struct Round: Sendable, Equatable {
-        /// Whether this process held the turn.
-        public var held: Bool
+        /// The tasks whose turn this process held.
+        public var held: Set<Job>
         /// Leases reaped.
         public var reaped: Int
         /// Log partitions created.
@@ -46,8 +58,8 @@ public final class Maintenance: Sendable {
     let logger: Logger
     private let stopFlag = StopFlag()
     private let wake = WakeSignal()
-    /// When each task last ran while this process held the turn; nil: due at once.
-    private let due = Mutex<(reaped: ContinuousClock.Instant?, partitions: ContinuousClock.Instant?)>((nil, nil))
+    /// When each task last ran while this process held its turn; none: due at once.
+    private let lastRun = Mutex<[Job: ContinuousClock.Instant]>([:])
 
     public init(conninfo: String, configuration: Configuration = .init(), logger: Logger) {
         self.conninfo = conninfo
@@ -55,32 +67,37 @@ public final class Maintenance: Sendable {
         self.logger = logger
     }
 
-    /// Takes or renews the turn and, holding it, does what is due. Safe to call from one thread at a time.
+    /// Takes or renews each task's turn and, holding it, does the task when it is due. Safe to
+    /// call from one thread at a time.
     @discardableResult
     public func round(on db: Connection) throws -> Round {
-        let held = try db.query("SELECT outbox.take_maintenance_turn($1, make_interval(secs => $2))",
-                                [configuration.holder, configuration.turnLease.inSeconds]).first!.decode(0, as: Bool.self)
-        var round = Round(held: held, reaped: 0, partitions: [])
-        guard held else {
-            // Another process does the work; should the turn come back, everything is due at once.
-            due.withLock { $0 = (nil, nil) }
-            return round
-        }
-        let now = ContinuousClock.now
-        let last = due.withLock { $0 }
-        if last.reaped.map({ now - $0 >= configuration.reapEvery }) ?? true {
-            round.reaped = try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, lease: configuration.lease, on: db)
-            due.withLock { $0.reaped = now }
-        }
-        if last.partitions.map({ now - $0 >= configuration.partitionsEvery }) ?? true {
-            do {
-                round.partitions = try LogPartitions.ensure(on: db)
-                for partition in round.partitions { logger.notice("created log partition", metadata: ["partition": "\(partition)"]) }
-            } catch let error as PostgresError where !error.isConnectionError {
-                // The months ahead exist already, and the default partition takes any append meanwhile.
-                logger.warning("could not create the log's next partitions; trying again in an hour", metadata: ["error": "\(error)"])
+        var round = Round(held: [], reaped: 0, partitions: [])
+        for task in Job.allCases where configuration.tasks.contains(task) {
+            let held = try db.query("SELECT outbox.take_maintenance_turn($1, $2, make_interval(secs => $3))",
+                                    [task.rawValue, configuration.holder, configuration.turnLease.inSeconds])
+                .first!.decode(0, as: Bool.self)
+            guard held else {
+                // Another process does it; should the turn come back, the task is due at once.
+                lastRun.withLock { $0[task] = nil }
+                continue
             }
-            due.withLock { $0.partitions = now }
+            round.held.insert(task)
+            let now = ContinuousClock.now
+            let every = task == .reap ? configuration.reapEvery : configuration.partitionsEvery
+            guard lastRun.withLock({ $0[task] }).map({ now - $0 >= every }) ?? true else { continue }
+            switch task {
+            case .reap:
+                round.reaped = try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, lease: configuration.lease, on: db)
+            case .partitions:
+                do {
+                    round.partitions = try LogPartitions.ensure(on: db)
+                    for partition in round.partitions { logger.notice("created log partition", metadata: ["partition": "\(partition)"]) }
+                } catch let error as PostgresError where !error.isConnectionError {
+                    // The months ahead exist already, and the default partition takes any append meanwhile.
+                    logger.warning("could not create the log's next partitions; trying again in an hour", metadata: ["error": "\(error)"])
+                }
+            }
+            lastRun.withLock { $0[task] = now }
         }
         return round
     }

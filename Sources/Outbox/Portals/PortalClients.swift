@@ -29,6 +29,8 @@ public final class PortalClients: Sendable {
         self.conninfo = conninfo
         var gateDatabase = DatabaseExecutor.Configuration()
         gateDatabase.threads = 2
+        // A turn's steps must not fail on a connection a restart closed since the last refresh.
+        gateDatabase.checkAfterIdle = .seconds(10)
         self.gateDatabase = DatabaseExecutor(conninfo: conninfo, configuration: gateDatabase)
         self.metrics = metrics
         self.configuration = configuration

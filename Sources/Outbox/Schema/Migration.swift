@@ -27,7 +27,7 @@ public struct FunctionFile: Sendable, Hashable {
         self.sql = sql
     }
 
-    /// The name `outbox.schema_migrations` records it under.
+    /// The name `migrate --status` lists it under (`outbox.schema_functions` holds `name`).
     public var recordedName: String { "functions/" + name }
 
     /// The function files this build carries, in dependency order.

@@ -77,6 +77,9 @@ public struct Migrator: Sendable {
             try db.transaction { db in
                 try db.executeScript(migration.sql)
                 try db.executeScript(Self.revokePublic)
+                // With the migration: should the process stop before the function files are
+                // applied, the next run finds none recorded and applies them all.
+                if try Self.hasFunctionTable(on: db) { try db.execute("DELETE FROM outbox.schema_functions") }
                 try db.execute(
                     "INSERT INTO outbox.schema_migrations (name, checksum) VALUES ($1, \(Self.checksumSQL("$2")))",
                     [migration.name, migration.sql])

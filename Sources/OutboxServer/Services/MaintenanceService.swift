@@ -12,9 +12,14 @@ public struct MaintenanceService: Service {
     }
 
     public func run() async {
-        await withGracefulShutdownHandler {
-            await maintenance.runUntilStopped()
-        } onGracefulShutdown: {
+        // Cancelled too when another service of the group fails: it must not keep the group waiting.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await maintenance.runUntilStopped()
+            } onGracefulShutdown: {
+                maintenance.stop()
+            }
+        } onCancel: {
             maintenance.stop()
         }
     }
