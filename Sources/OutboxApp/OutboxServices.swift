@@ -75,7 +75,7 @@ public final class OutboxServices: Sendable {
         } else {
             // Partitions only: reaping is the pools', whose settings decide when a reaped chat is due.
             var maintenance = Maintenance.Configuration()
-            maintenance.tasks = [.partitions]
+            maintenance.jobs = [.partitions]
             services.append(.init(service: MaintenanceService(
                 maintenance: Maintenance(conninfo: configuration.conninfo, configuration: maintenance, logger: logger))))
         }

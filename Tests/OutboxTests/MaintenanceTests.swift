@@ -36,7 +36,7 @@ struct MaintenanceTests {
         try db.execute("SELECT outbox.release_maintenance_turn('host-a')")
         var partitionsOnly = Maintenance.Configuration()
         partitionsOnly.holder = "serve"
-        partitionsOnly.tasks = [.partitions]
+        partitionsOnly.jobs = [.partitions]
         let serve = Maintenance(conninfo: scratch.conninfo, configuration: partitionsOnly, logger: Logger(label: "test"))
         #expect(try serve.round(on: db).held == [.partitions])
         #expect(try second.round(on: db).held == [.reap])

@@ -7,7 +7,7 @@ import Synchronization
 /// go out again) and creating the log's months ahead (so no append waits for one).
 ///
 /// Every worker pool and every `serve` runs one, on a thread and connection of its own, but each
-/// task is done only by the process holding its turn, so it runs once across all hosts. A turn
+/// job is done only by the process holding its turn, so it runs once across all hosts. A turn
 /// is a row with an expiry (`outbox.maintenance_turn`), renewed every `renewEvery`: a process
 /// that stops in order gives its turns up at once, one that dies or is cut from the database
 /// loses them within `turnLease`, and another takes them over. Reaping is taken by worker pools
@@ -23,8 +23,8 @@ public final class Maintenance: Sendable {
     }
 
     public struct Configuration: Sendable {
-        /// The tasks this process takes turns at. Default both; `serve` only `partitions`.
-        public var tasks: Set<Job> = Set(Job.allCases)
+        /// The jobs this process takes turns at. Default both; `serve` only `partitions`.
+        public var jobs: Set<Job> = Set(Job.allCases)
         /// How long a turn lasts unless renewed. Default 15 s.
         public var turnLease: Duration = .seconds(15)
         /// How often the holder renews its turn, and others try to take it. Default 2 s.
@@ -45,7 +45,7 @@ public final class Maintenance: Sendable {
 
     /// What one round did.
     public struct Round: Sendable, Equatable {
-        /// The tasks whose turn this process held.
+        /// The jobs whose turn this process held.
         public var held: Set<Job>
         /// Leases reaped.
         public var reaped: Int
@@ -58,7 +58,7 @@ public final class Maintenance: Sendable {
     let logger: Logger
     private let stopFlag = StopFlag()
     private let wake = WakeSignal()
-    /// When each task last ran while this process held its turn; none: due at once.
+    /// When each job last ran while this process held its turn; none: due at once.
     private let lastRun = Mutex<[Job: ContinuousClock.Instant]>([:])
 
     public init(conninfo: String, configuration: Configuration = .init(), logger: Logger) {
@@ -67,25 +67,25 @@ public final class Maintenance: Sendable {
         self.logger = logger
     }
 
-    /// Takes or renews each task's turn and, holding it, does the task when it is due. Safe to
+    /// Takes or renews each job's turn and, holding it, does the job when it is due. Safe to
     /// call from one thread at a time.
     @discardableResult
     public func round(on db: Connection) throws -> Round {
         var round = Round(held: [], reaped: 0, partitions: [])
-        for task in Job.allCases where configuration.tasks.contains(task) {
+        for job in Job.allCases where configuration.jobs.contains(job) {
             let held = try db.query("SELECT outbox.take_maintenance_turn($1, $2, make_interval(secs => $3))",
-                                    [task.rawValue, configuration.holder, configuration.turnLease.inSeconds])
+                                    [job.rawValue, configuration.holder, configuration.turnLease.inSeconds])
                 .first!.decode(0, as: Bool.self)
             guard held else {
-                // Another process does it; should the turn come back, the task is due at once.
-                lastRun.withLock { $0[task] = nil }
+                // Another process does it; should the turn come back, the job is due at once.
+                lastRun.withLock { $0[job] = nil }
                 continue
             }
-            round.held.insert(task)
+            round.held.insert(job)
             let now = ContinuousClock.now
-            let every = task == .reap ? configuration.reapEvery : configuration.partitionsEvery
-            guard lastRun.withLock({ $0[task] }).map({ now - $0 >= every }) ?? true else { continue }
-            switch task {
+            let every = job == .reap ? configuration.reapEvery : configuration.partitionsEvery
+            guard lastRun.withLock({ $0[job] }).map({ now - $0 >= every }) ?? true else { continue }
+            switch job {
             case .reap:
                 round.reaped = try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, lease: configuration.lease, on: db)
             case .partitions:
@@ -97,13 +97,13 @@ public final class Maintenance: Sendable {
                     logger.warning("could not create the log's next partitions; trying again in an hour", metadata: ["error": "\(error)"])
                 }
             }
-            lastRun.withLock { $0[task] = now }
+            lastRun.withLock { $0[job] = now }
         }
         return round
     }
 
     /// Runs rounds every `renewEvery` until `stop()`, reconnecting when the database goes; blocks.
-    /// Gives the turn up on the way out.
+    /// Gives its turns up on the way out.
     public func run() {
         var backoff = Duration.milliseconds(100)
         while !stopFlag.isSet {
