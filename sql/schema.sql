@@ -57,6 +57,9 @@ CREATE TABLE outbox.portals (
     oauth_token_url text,
     -- When the stored access token was issued: a refresh counts from when it was sent.
     token_issued_at timestamp with time zone,
+    -- Only an active portal is claimed; an operator pauses one with `portal pause` (021).
+    state text DEFAULT 'active'::text NOT NULL,
+    state_changed_at timestamp with time zone,
     CONSTRAINT portals_auth_kind_check CHECK ((auth_kind = ANY (ARRAY['webhook'::text, 'oauth'::text]))),
     CONSTRAINT portals_base_url_check CHECK ((base_url ~ '^https?://[^/?#@]+/?$'::text)),
     CONSTRAINT portals_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'::text)),
@@ -64,6 +67,7 @@ CREATE TABLE outbox.portals (
     CONSTRAINT portals_oauth_token_url_check CHECK ((oauth_token_url ~ '^https?://'::text)),
     CONSTRAINT portals_rate_bucket_check CHECK ((rate_bucket > 0)),
     CONSTRAINT portals_rate_drain_check CHECK ((rate_drain > (0)::double precision)),
+    CONSTRAINT portals_state_check CHECK ((state = ANY (ARRAY['active'::text, 'paused'::text]))),
     CONSTRAINT portals_webhook_credentials CHECK (((auth_kind <> 'webhook'::text) OR ((webhook_user_id IS NOT NULL) AND (webhook_code IS NOT NULL)))),
     CONSTRAINT portals_webhook_user_id_check CHECK ((webhook_user_id > 0))
 );
@@ -73,7 +77,8 @@ CREATE TRIGGER portals_keep_intents BEFORE DELETE ON outbox.portals FOR EACH ROW
 CREATE TRIGGER portals_no_truncate_with_intents BEFORE TRUNCATE ON outbox.portals FOR EACH STATEMENT EXECUTE FUNCTION outbox.refuse_portals_truncate();
 GRANT SELECT, UPDATE ON TABLE outbox.portals TO b24outbox_worker;
 GRANT SELECT (id, name, base_url, auth_kind, webhook_user_id, token_expires_at, member_id, domain,
-              rate_bucket, rate_drain, created_at, updated_at, oauth_token_url, token_issued_at)
+              rate_bucket, rate_drain, created_at, updated_at, oauth_token_url, token_issued_at,
+              state, state_changed_at)
     ON TABLE outbox.portals TO b24outbox_audit;
 
 -- What applications asked for: one row per intent, written only through the enqueue functions.
@@ -181,7 +186,7 @@ CREATE TABLE outbox.log (
     CONSTRAINT log_type_check CHECK ((type ~ '^[a-z]+(\.[a-z_]+)+$'::text))
 )
 PARTITION BY RANGE (recorded_at);
--- The types of Swift's LogType.all, checked on every row written since migration 019 (the rows
+-- The types of Swift's LogType.all, checked on every row written since migration 019 (021 added portal.paused and portal.resumed) (the rows
 -- before it were not read again).
 ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
     'intent.enqueued', 'intent.claimed', 'delivery.succeeded', 'delivery.failed', 'intent.dead',
@@ -189,6 +194,7 @@ ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
     'bitrix.event', 'chat.dialog_finished',
     'portal.added', 'portal.removed', 'portal.moved', 'portal.tokens_set', 'portal.tokens_refreshed',
     'portal.token_refresh_unanswered', 'portal.token_refresh_refused', 'portal.tokens_lost',
+    'portal.paused', 'portal.resumed',
     'log.archived'
 )) NOT VALID;
 CREATE INDEX log_intent ON outbox.log USING btree (intent_id, seq) WHERE (intent_id IS NOT NULL);

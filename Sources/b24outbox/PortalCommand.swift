@@ -6,8 +6,8 @@ import Outbox
 struct PortalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
-        abstract: "Add, list and remove Bitrix24 portals, and store a new OAuth token pair.",
-        subcommands: [Add.self, List.self, Remove.self, SetTokens.self]
+        abstract: "Add, list and remove Bitrix24 portals, store a new OAuth token pair, pause and resume delivery.",
+        subcommands: [Add.self, List.self, Remove.self, SetTokens.self, Pause.self, Resume.self]
     )
 
     struct Add: ParsableCommand {
@@ -137,7 +137,7 @@ struct PortalCommand: ParsableCommand {
             if portals.isEmpty { return print("no portals; add one with: b24outbox portal add NAME --url WEBHOOK_URL") }
             for p in portals {
                 let events = p.acceptsEvents ? "events" : "no events"
-                print("\(p.name)\t\(p.authKind)\t\(p.baseURL)\t\(p.rateBucket)/\(p.rateDrain)/s\t\(events)")
+                print("\(p.name)\t\(p.authKind)\t\(p.baseURL)\t\(p.rateBucket)/\(p.rateDrain)/s\t\(events)\t\(p.state.rawValue)")
             }
         }
     }
@@ -150,6 +150,34 @@ struct PortalCommand: ParsableCommand {
         func run() throws {
             try CLIError.explaining { try PortalStore.remove(named: name, on: try database.connect()) }
             print("removed portal \(name)")
+        }
+    }
+
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop claiming a portal's intents: they wait, neither sent nor spending attempts.",
+            discussion: "Calls already claimed finish. `portal resume NAME` delivers them again.")
+        @Argument var name: String
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let changed = try CLIError.explaining {
+                try PortalStore.setState(.paused, portal: name, by: "cli", on: try database.connect())
+            }
+            print(changed ? "paused portal \(name)" : "portal \(name) is paused already")
+        }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Claim a paused portal's intents again.")
+        @Argument var name: String
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            let changed = try CLIError.explaining {
+                try PortalStore.setState(.active, portal: name, by: "cli", on: try database.connect())
+            }
+            print(changed ? "resumed portal \(name)" : "portal \(name) is active already")
         }
     }
 }

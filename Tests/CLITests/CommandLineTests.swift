@@ -27,6 +27,16 @@ struct CommandLineTests {
         let listed = try await run(["portal", "list", "--json"])
         #expect(listed.stdout.contains("\"name\" : \"main\""))
         TestSecrets.expectAbsent(["app-secret-token"], in: listed.stdout, "portal list")
+        #expect(listed.stdout.contains("\"state\" : \"active\""))
+        // Pause and resume: each says what it did, a second pause writes nothing, an unknown portal is an error.
+        #expect(try await run(["portal", "pause", "main"]).stdout == "paused portal main\n")
+        #expect(try await run(["portal", "list"]).stdout.hasSuffix("\tpaused\n"))
+        #expect(try await run(["portal", "pause", "main"]).stdout == "portal main is paused already\n")
+        let unknown = try await run(["portal", "pause", "nowhere"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("there is no portal named nowhere"), "\(unknown.stderr)")
+        #expect(try await run(["portal", "resume", "main"]).stdout == "resumed portal main\n")
+        #expect(try Connection(db).query(
+            "SELECT count(*) FROM outbox.log WHERE type IN ('portal.paused', 'portal.resumed')").first!.decode(0, as: Int.self) == 2)
         // http:// is refused unless asked for.
         let insecure = try await run(["portal", "add", "other", "--url", simulator.webhookURL.absoluteString])
         #expect(insecure.status != 0)

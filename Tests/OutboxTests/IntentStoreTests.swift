@@ -46,6 +46,31 @@ struct IntentStoreTests {
         #expect(try Verifier().verify(on: db).isConsistent)
     }
 
+    @Test("a paused portal is not claimed, its intents stay pending with no attempt spent, and resume claims them")
+    func aPausedPortalIsNotClaimed() throws {
+        let alpha = try enqueue(3, portal: "alpha")
+        _ = try enqueue(2, portal: "beta")
+        #expect(try PortalStore.setState(.paused, portal: "alpha", by: "test", on: db))
+        #expect(try !PortalStore.setState(.paused, portal: "alpha", by: "test", on: db), "paused already: nothing written")
+        #expect(try PortalStore.portal(named: "alpha", on: db)?.state == .paused)
+        let store = IntentStore(owner: "w1")
+        let claimed = try store.claim(limit: 50, lease: .seconds(60), on: db)
+        #expect(claimed.count == 2 && Set(claimed.map(\.portalID)).count == 1)
+        #expect(try store.claim(limit: 50, lease: .seconds(60), on: db).isEmpty, "alpha's intents are due but paused")
+        for id in alpha {
+            #expect(try status(id) == "pending")
+            #expect(try db.query("SELECT attempts FROM outbox.intents WHERE id = $1", [id]).first!.decode(0, as: Int.self) == 0)
+        }
+        #expect(try PortalStore.setState(.active, portal: "alpha", by: "test", on: db))
+        #expect(try Set(store.claim(limit: 50, lease: .seconds(60), on: db).map(\.id)) == Set(alpha))
+        let entries: [String] = try db.query("""
+            SELECT type || ' ' || (data->>'by') FROM outbox.log WHERE stream = 'portal-alpha' AND type IN ('portal.paused', 'portal.resumed') ORDER BY seq
+            """).map { try $0.decode(0) }
+        #expect(entries == ["portal.paused test", "portal.resumed test"])
+        #expect(throws: PortalStore.PortalError.self) { try PortalStore.setState(.paused, portal: "gamma", by: "test", on: db) }
+        #expect(try Verifier().verify(on: db).isConsistent)
+    }
+
     @Test func aClaimLimitedToSomePortalsLeavesTheOthersAlone() throws {
         _ = try enqueue(3, portal: "alpha")
         _ = try enqueue(2, portal: "beta")

@@ -1,7 +1,8 @@
--- The claim (IntentStore.claim): the oldest due intent's portal, then up to {limit} of that
--- portal's due intents in claim order, within the byte budget $3, leased to $1 for $2 seconds,
--- each with its intent.claimed entry. {limit} and {portal_filter} (empty, or a filter on the
--- portal ids $4) are written into the text, so no value the plan depends on is a parameter.
+-- The claim (IntentStore.claim): the oldest due intent's portal (active, and not paused for
+-- its rate), then up to {limit} of that portal's due intents in claim order, within the byte
+-- budget $3, leased to $1 for $2 seconds, each with its intent.claimed entry. {limit} and
+-- {portal_filter} (empty, or a filter on the portal ids $4) are written into the text, so no
+-- value the plan depends on is a parameter.
 WITH head AS (
     SELECT portal_id FROM outbox.intents
      WHERE status = 'pending' AND next_attempt_at <= now() {portal_filter}
@@ -9,6 +10,8 @@ WITH head AS (
        -- planner estimates one row left, and sorts every due intent to find the oldest.
        AND NOT coalesce((SELECT r.paused_until > now() FROM outbox.portal_rate r
                           WHERE r.portal_id = intents.portal_id), false)
+       -- A portal an operator paused keeps its intents pending (sql/021_portal_state.sql).
+       AND (SELECT p.state = 'active' FROM outbox.portals p WHERE p.id = intents.portal_id)
      ORDER BY next_attempt_at, id
      LIMIT 1
      FOR UPDATE SKIP LOCKED

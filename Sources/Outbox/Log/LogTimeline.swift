@@ -124,6 +124,8 @@ public enum LogTimeline {
             return "removed"
         case "portal.moved":
             return "from \(text("from")) to \(text("to"))"
+        case "portal.paused", "portal.resumed":
+            return "by \(text("by"))"
         case "portal.tokens_set":
             return "by \(text("by"))\(expiry(d))"
         case "portal.tokens_refreshed":

@@ -1,7 +1,7 @@
 /// The types of log entries: every type the log may hold, and the only place Swift names them.
 /// The log is append-only; each intent's entries, in order, explain every change of its row
 /// (`b24outbox verify` folds them to prove it). The database refuses a type not listed in
-/// `all` (constraint `log_type_known`, `sql/019_log_types.sql`); a test keeps the two equal.
+/// `all` (constraint `log_type_known`, `sql/021_portal_state.sql`, which replaced 019's); a test keeps the two equal.
 public enum LogType {
     // An intent's life, in its stream `intent-ID`.
     public static let intentEnqueued = "intent.enqueued"
@@ -29,6 +29,9 @@ public enum LogType {
     public static let portalTokenRefreshUnanswered = "portal.token_refresh_unanswered"
     public static let portalTokenRefreshRefused = "portal.token_refresh_refused"
     public static let portalTokensLost = "portal.tokens_lost"
+    /// An operator paused the portal (`portal pause`): its intents wait, neither sent nor spent.
+    public static let portalPaused = "portal.paused"
+    public static let portalResumed = "portal.resumed"
 
     /// In the stream `log`: a month of the log left the database, archived to a file.
     public static let logArchived = "log.archived"
@@ -41,6 +44,7 @@ public enum LogType {
         intentEnqueued, intentClaimed, deliverySucceeded, deliveryFailed, intentDead, intentReleased,
         intentLeaseExpired, intentReplayed, intentCancelled, bitrixEvent, chatDialogFinished,
         portalAdded, portalRemoved, portalMoved, portalTokensSet, portalTokensRefreshed,
-        portalTokenRefreshUnanswered, portalTokenRefreshRefused, portalTokensLost, logArchived,
+        portalTokenRefreshUnanswered, portalTokenRefreshRefused, portalTokensLost, portalPaused, portalResumed,
+        logArchived,
     ]
 }

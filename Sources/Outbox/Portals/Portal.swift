@@ -18,6 +18,12 @@ public struct Portal: Sendable, Hashable, Codable {
     public var canRefresh: Bool
     public var rateBucket: Int
     public var rateDrain: Double
+    /// Whether its intents are claimed: `active`, or `paused` by an operator.
+    public var state: State
+
+    public enum State: String, Sendable, Hashable, Codable, CaseIterable {
+        case active, paused
+    }
 }
 
 /// What `portal add` stores: credentials and the settings around them.

@@ -88,6 +88,27 @@ public enum PortalStore {
         }
     }
 
+    /// Pauses or resumes a portal's delivery: a paused portal is not claimed, so its intents
+    /// wait, neither sent nor spending attempts; claims already made finish. Returns false, and
+    /// writes nothing, when the portal is in that state already.
+    @discardableResult
+    public static func setState(_ state: Portal.State, portal name: String, by: String, on db: Connection) throws -> Bool {
+        try db.transaction { db in
+            guard let row = try db.query(
+                "SELECT id, state FROM outbox.portals WHERE name = $1 FOR NO KEY UPDATE", [name]).first else {
+                throw PortalError(description: "there is no portal named \(name)")
+            }
+            let id: Int64 = try row.decode(0)
+            guard try row.decode(1, as: String.self) != state.rawValue else { return false }
+            try db.execute(
+                "UPDATE outbox.portals SET state = $2, state_changed_at = now(), updated_at = now() WHERE id = $1",
+                [id, state.rawValue])
+            try appendLog(portalID: id, name: name, type: state == .paused ? LogType.portalPaused : LogType.portalResumed,
+                          data: ["by": .string(by)], on: db)
+            return true
+        }
+    }
+
     /// The credentials to call a portal with, secrets included: for the worker only.
     public static func credentials(
         portalID: Int64, on db: Connection
@@ -153,15 +174,23 @@ public enum PortalStore {
         SELECT id, name, base_url, auth_kind, webhook_user_id, member_id, domain,
                application_token IS NOT NULL,
                refresh_token IS NOT NULL AND client_id IS NOT NULL AND client_secret IS NOT NULL,
-               rate_bucket, rate_drain
+               rate_bucket, rate_drain, state
           FROM outbox.portals
         """
+
+    private static func state(_ text: String) throws -> Portal.State {
+        guard let state = Portal.State(rawValue: text) else {
+            throw PortalError(description: "a portal has the state \(text), which this build does not know; upgrade it")
+        }
+        return state
+    }
 
     private static func decodePortal(_ row: Row) throws -> Portal {
         Portal(
             id: try row.decode(0), name: try row.decode(1), baseURL: try row.decode(2), authKind: try row.decode(3),
             webhookUserID: try row.decode(4), memberID: try row.decode(5), domain: try row.decode(6),
             acceptsEvents: try row.decode(7), canRefresh: try row.decode(8),
-            rateBucket: try row.decode(9), rateDrain: try row.decode(10))
+            rateBucket: try row.decode(9), rateDrain: try row.decode(10),
+            state: try state(row.decode(11)))
     }
 }
