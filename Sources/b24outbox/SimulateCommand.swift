@@ -21,7 +21,13 @@ extension SimulateCommand {
             discussion: """
                 The portal answers webhook calls at /rest/USER/CODE/METHOD, OAuth calls at /rest/METHOD,
                 token refreshes at /oauth/token/, and shows its state at /_sim/state.
+                With --portals N, N portals run in this process, portal-1 at 127.0.0.2, portal-2 at
+                127.0.0.3 and on (each on --port, and with secrets and faults of its own; --host is not used).
                 """)
+
+        @Option(help: ArgumentHelp("Run this many portals, each at a loopback address of its own.", valueName: "N"))
+        var portals: Int?
+        @Flag(help: "With --portals: print every portal's addresses and test credentials as JSON.") var json = false
 
         @Option(help: "Port to listen on (0: any free port).") var port = 8931
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -69,6 +75,9 @@ extension SimulateCommand {
             try requireRange(webhookUser, 1...Int64(Int32.max), "--webhook-user")
             if let operatingBudget { try requireRange(operatingBudget, 0.001...86_400, "--operating-budget", unit: " seconds") }
             try requireRange(operatingCost, 0...600, "--operating-cost", unit: " seconds")
+            if let portals { try requireRange(portals, 1...SimulatedCloud.portalLimit, "--portals") }
+            if json && portals == nil { throw ValidationError("--json needs --portals.") }
+            if portals != nil && renamedTo != nil { throw ValidationError("--renamed-to is for one portal, not --portals.") }
         }
 
         func makeConfiguration() -> Simulator.Configuration {
@@ -101,6 +110,7 @@ extension SimulateCommand {
         }
 
         func run() async throws {
+            if let portals { return try await runCloud(portals) }
             let simulator = try await Simulator.start(makeConfiguration(), stopOnSignals: true)
             let c = simulator.configuration
             var banner = """
@@ -121,6 +131,23 @@ extension SimulateCommand {
             try await simulator.waitUntilStopped()
             let state = await simulator.snapshot()
             print("Stopped after \(state.requests) requests: \(state.notifications.count) visible notifications, \(state.chats.count) chats.")
+        }
+
+        func runCloud(_ count: Int) async throws {
+            let cloud = try await SimulatedCloud.start(portals: count, makeConfiguration(), stopOnSignals: true)
+            let output: String
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                output = String(decoding: try encoder.encode(cloud.access), as: UTF8.self) + "\n"
+            } else {
+                let c = cloud.portals[0].configuration
+                output = "\(count) simulated Bitrix24 portals (Ctrl-C to stop); rate limit "
+                    + (c.rateLimit.map { "bucket \($0.capacity), drain \($0.drainPerSecond)/s each" } ?? "off") + "\n"
+                    + cloud.access.map { "  \($0.name)\t\($0.webhookURL)\n" }.joined()
+            }
+            FileHandle.standardOutput.write(Data(output.utf8))
+            try await cloud.waitUntilStopped()
         }
     }
 }
