@@ -79,8 +79,8 @@ public final class SimulatedCloud: Sendable {
     }
 
     /// Portal `index`'s configuration: `base` with an address, a fault seed and secrets of its
-    /// own; `base.port` at every address (0: one the system picks for each). The secrets are random, so one portal's code, tokens
-    /// or application token never work at another.
+    /// own; `base.port` at every address (0: one the system picks for each). The secrets are
+    /// random, so one portal's code, tokens or application token never work at another.
     public static func configuration(of index: Int, from base: Simulator.Configuration) -> Simulator.Configuration {
         var c = base
         c.host = address(of: index)
@@ -93,12 +93,6 @@ public final class SimulatedCloud: Sendable {
         c.oauth.refreshToken = randomHex(count: 40)
         c.faults.seed = base.faults.seed &+ UInt64(index)
         return c
-    }
-
-    private static func randomHex(count: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef")
-        return String((0..<count).map { _ in digits[Int(generator.next() % 16)] })
     }
 
     /// What a client needs to reach each portal and prove it is the application: its addresses

@@ -60,9 +60,12 @@ struct TokenStore: Sendable {
     mutating func revokeRefreshTokens() { refreshExpiry.removeAll() }
 
     /// Tokens look like the portal's: 70 hex characters.
-    static func newToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = Array("0123456789abcdef")
-        return String((0..<70).map { _ in hex[Int(generator.next() % 16)] })
-    }
+    static func newToken() -> String { randomHex(count: 70) }
+}
+
+/// `count` random lowercase hex digits: the simulator's codes, tokens and ids.
+func randomHex(count: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    let digits = Array("0123456789abcdef")
+    return String((0..<count).map { _ in digits[Int(generator.next() % 16)] })
 }
