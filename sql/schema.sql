@@ -124,6 +124,8 @@ CREATE TRIGGER intents_keys_follow_truncate AFTER TRUNCATE ON outbox.intents FOR
 -- The finished statuses are counted as intents enter and leave them (outbox.intent_totals).
 CREATE TRIGGER intents_counted_insert AFTER INSERT ON outbox.intents FOR EACH ROW WHEN ((new.status = ANY (ARRAY['delivered'::text, 'cancelled'::text]))) EXECUTE FUNCTION outbox.count_finished_intents();
 CREATE TRIGGER intents_counted_update AFTER UPDATE OF status ON outbox.intents FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((old.status = ANY (ARRAY['delivered'::text, 'cancelled'::text])) OR (new.status = ANY (ARRAY['delivered'::text, 'cancelled'::text]))))) EXECUTE FUNCTION outbox.count_finished_intents();
+CREATE TRIGGER intents_wake_portals_insert AFTER INSERT ON outbox.intents REFERENCING NEW TABLE AS new_intents FOR EACH STATEMENT EXECUTE FUNCTION outbox.wake_portals();
+CREATE TRIGGER intents_wake_portals_update AFTER UPDATE OF status, next_attempt_at ON outbox.intents FOR EACH ROW WHEN (((new.status = 'pending'::text) AND ((old.status <> 'pending'::text) OR (new.next_attempt_at < old.next_attempt_at)))) EXECUTE FUNCTION outbox.wake_portals();
 CREATE TRIGGER intents_counted_delete AFTER DELETE ON outbox.intents FOR EACH ROW WHEN ((old.status = ANY (ARRAY['delivered'::text, 'cancelled'::text]))) EXECUTE FUNCTION outbox.count_finished_intents();
 CREATE TRIGGER intents_counted_truncate AFTER TRUNCATE ON outbox.intents FOR EACH STATEMENT EXECUTE FUNCTION outbox.count_finished_intents();
 -- Also under session_replication_role = replica: a logical replica keeps its keys and counts.
@@ -277,6 +279,24 @@ CREATE TABLE outbox.method_pauses (
 );
 GRANT SELECT, INSERT, UPDATE ON TABLE outbox.method_pauses TO b24outbox_worker;
 GRANT SELECT ON TABLE outbox.method_pauses TO b24outbox_audit;
+
+-- Portals take turns (sql/functions/take_turn.sql): a turn per portal that may have pending
+-- intents, due when it should be looked at again; and the wake-ups that intents becoming
+-- pending write (trigger wake_portals), folded into turns by the next claim.
+CREATE TABLE outbox.portal_turns (
+    portal_id bigint PRIMARY KEY REFERENCES outbox.portals(id) ON DELETE CASCADE,
+    due_at timestamp with time zone NOT NULL
+);
+CREATE INDEX portal_turns_due ON outbox.portal_turns USING btree (due_at, portal_id);
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE outbox.portal_turns TO b24outbox_worker;
+GRANT SELECT ON TABLE outbox.portal_turns TO b24outbox_audit;
+
+CREATE TABLE outbox.portal_wakeups (
+    portal_id bigint NOT NULL,
+    due_at timestamp with time zone NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE outbox.portal_wakeups TO b24outbox_worker;
+GRANT SELECT ON TABLE outbox.portal_wakeups TO b24outbox_audit;
 
 -- Worker pools whose lease was lost, with how many intents they held (for /metrics).
 CREATE TABLE outbox.lost_workers (

@@ -85,6 +85,8 @@ struct IntentStoreTests {
 
     @Test func concurrentClaimersNeverShareAnIntent() async throws {
         _ = try enqueue(400)
+        // The portal's bucket is not what this is about: room for every claim.
+        try db.execute("UPDATE outbox.portals SET rate_bucket = 100000, rate_drain = 100000")
         let conninfo = scratch.conninfo
         let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for worker in 0..<4 {
@@ -92,8 +94,9 @@ struct IntentStoreTests {
                     let db = try Connection(conninfo)
                     let store = IntentStore(owner: "w\(worker)")
                     var mine: [Int64] = []
-                    while case let batch = try store.claim(limit: 7, lease: .seconds(60), on: db), !batch.isEmpty {
-                        mine += batch.map(\.id)
+                    // An empty claim may only mean another claimer holds the portal's turn.
+                    while try db.query("SELECT count(*) FROM outbox.intents WHERE status = 'pending'").first!.decode(0, as: Int64.self) > 0 {
+                        mine += try store.claim(limit: 7, lease: .seconds(60), on: db).map(\.id)
                     }
                     return mine
                 }

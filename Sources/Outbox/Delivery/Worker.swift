@@ -53,17 +53,25 @@ struct Worker {
         // Taken before looking, so a wake-up that lands between an empty claim and the wait
         // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.
         let seen = pool.wake.current
-        let claimed = try store.claim(
-            limit: configuration.claimSize, lease: configuration.lease, bytes: configuration.claimBytes,
-            portals: configuration.portals, on: db)
+        let claim = try store.claimTurn(
+            limit: configuration.claimSize, perCall: configuration.batchSize, lease: configuration.lease,
+            bytes: configuration.claimBytes, portals: configuration.portals, on: db)
+        let claimed = claim.intents
         if claimed.isEmpty {
+            if let portalID = claim.portalID {
+                // A turn with nothing left to take (another claim took it): its requests go back.
+                try RateLimiter.giveBack(claim.calls, portalID: portalID, on: db)
+                return false
+            }
             // While a peer of this pool still delivers a claim, the pool is not idle, and
             // asking the database would only compete with that peer's delivery.
             if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0,
                try IntentStore.nothingLeft(portals: configuration.portals, on: db) {
                 return true
             }
-            pool.wake.wait(after: seen, timeout: configuration.idlePoll)
+            // Until the first turn is due (a bucket's room, a retry's time), or an enqueue's wake-up.
+            let wait = min(claim.wait ?? configuration.idlePoll, configuration.idlePoll)
+            if wait > .zero { pool.wake.wait(after: seen, timeout: wait) }
             return false
         }
         pool.claimsInHand.add(1, ordering: .relaxed)
@@ -72,17 +80,19 @@ struct Worker {
             // A batch job ends when the last claim is recorded: idle peers look again at once.
             if configuration.untilIdle { pool.wake.signal() }
         }
-        try deliver(claimed, deadline: .now + configuration.lease - .seconds(1), on: db)
+        try deliver(claimed, granted: claim.calls, deadline: .now + configuration.lease - .seconds(1), on: db)
         return false
     }
 
-    /// Sends one claim (one portal) and records every intent's outcome.
-    private func deliver(_ claimed: [ClaimedIntent], deadline: ContinuousClock.Instant, on db: Connection) throws {
+    /// Sends one claim (one portal, `granted` requests of its bucket taken) and records every
+    /// intent's outcome.
+    private func deliver(_ claimed: [ClaimedIntent], granted: Int, deadline: ContinuousClock.Instant, on db: Connection) throws {
         let portalID = claimed[0].portalID
         let (client, portal): (Bitrix24Client, String)
         do {
             (client, portal) = try pool.clients.client(for: portalID, db: db)
         } catch let error as PortalStore.PortalError {
+            try RateLimiter.giveBack(granted, portalID: portalID, on: db)
             let details: JSONValue = ["error": "PORTAL_UNUSABLE", "error_description": .string(error.description), "class": "permanent"]
             try finish(claimed.map { ($0, .dead(details: details)) }, portal: "\(portalID)", on: db)
             return
@@ -91,8 +101,11 @@ struct Worker {
         var commands = DeliveryPlan.firstCommands(for: pending)
         var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
         var callsSent = 0
-        // Rate-limit slots granted ahead for the calls of this round, not used yet.
-        var slots = 0
+        // Rate-limit slots granted ahead for the calls of this round, not used yet: the claim's,
+        // less those its first round will not need (back to the bucket at once).
+        let firstRound = (pending.count + configuration.batchSize - 1) / configuration.batchSize
+        var slots = min(granted, firstRound)
+        try RateLimiter.giveBack(granted - slots, portalID: portalID, on: db)
         // A chat lookup that finds nothing leads to a second round that creates it.
         rounds: while !pending.isEmpty {
             var next: [ClaimedIntent] = []
@@ -229,24 +242,18 @@ struct Worker {
         guard ContinuousClock.now + reserve < deadline, !pool.isStopping else { return false }
         if slots > 0 {
             // A QUERY_LIMIT_EXCEEDED seen by any worker since the grant pauses these slots too.
-            let paused: Bool = try db.queryPrepared(
-                "SELECT coalesce(bool_or(paused_until > clock_timestamp()), false) FROM outbox.portal_rate WHERE portal_id = $1",
-                [portalID]).first!.decode(0)
-            if !paused {
+            if try !RateLimiter.isPaused(portalID: portalID, on: db) {
                 slots -= 1
                 return true
             }
             slots = 0
         }
         while !pool.isStopping {
-            let row = try db.queryPrepared("SELECT granted, wait FROM outbox.take_rate_slots($1, $2::integer)", [portalID, max(1, wanted)]).first!
-            let granted: Int = try row.decode(0)
+            let (granted, pause) = try RateLimiter.take(wanted, portalID: portalID, on: db)
             if granted > 0 {
                 slots = granted - 1
                 return true
             }
-            let wait: Double = try row.decode(1)
-            let pause = Duration.milliseconds(Int64((wait * 1000).rounded(.up)))
             guard ContinuousClock.now + pause + reserve < deadline else {
                 return false
             }
@@ -260,15 +267,8 @@ struct Worker {
     private func releasePausedMethods(
         _ claimed: [ClaimedIntent], portalID: Int64, portal: String, on db: Connection
     ) throws -> [ClaimedIntent] {
-        let pauses = try db.queryPrepared("""
-            SELECT method, extract(epoch FROM paused_until - now())::float8
-              FROM outbox.method_pauses WHERE portal_id = $1 AND paused_until > now()
-            """, [portalID])
-        guard !pauses.isEmpty else { return claimed }
-        var left: [String: Duration] = [:]
-        for row in pauses {
-            left[try row.decode(0)] = .milliseconds(Int64((try row.decode(1, as: Double.self) * 1000).rounded(.up)))
-        }
+        let left = try RateLimiter.methodPauses(portalID: portalID, on: db)
+        guard !left.isEmpty else { return claimed }
         // A chat is looked up (im.chat.get) before it is created: either method's pause holds it.
         func pause(of intent: ClaimedIntent) -> Duration? {
             intent.kind == .chatCreate ? [left["im.chat.get"], left[intent.kind.method]].compactMap { $0 }.max()
@@ -282,13 +282,9 @@ struct Worker {
     private func record(_ signal: DeliveryPlan.PortalSignal, portalID: Int64, on db: Connection) throws {
         switch signal {
         case .rateLimited:
-            try db.execute("SELECT outbox.note_rate_limited($1)", [portalID])
+            try RateLimiter.noteRateLimited(portalID: portalID, on: db)
         case .methodPaused(let method, let pause):
-            try db.execute("""
-                INSERT INTO outbox.method_pauses (portal_id, method, paused_until)
-                VALUES ($1, $2, now() + make_interval(secs => $3))
-                ON CONFLICT (portal_id, method) DO UPDATE SET paused_until = greatest(method_pauses.paused_until, excluded.paused_until)
-                """, [portalID, method, pause.inSeconds])
+            try RateLimiter.pauseMethod(method, for: pause, portalID: portalID, on: db)
         }
     }
 }

@@ -13,9 +13,9 @@ public struct IntentStore: Sendable {
         self.owner = owner
     }
 
-    /// Claims up to `limit` due intents of one portal (the one with the oldest due intent),
-    /// skipping rows other workers hold, under a lease of `lease`. With `portals`, only intents
-    /// of those portal ids are considered.
+    /// Claims up to `limit` due intents of one portal (the one whose turn it is, taking one
+    /// request of its bucket), skipping rows other workers hold, under a lease of `lease`. With
+    /// `portals`, only those portal ids are served.
     ///
     /// Two bounds keep one intent from taking a whole claim down with it. The payloads' size as
     /// text stops at `bytes` (the first intent is always taken). And an intent that lost `n`
@@ -26,32 +26,53 @@ public struct IntentStore: Sendable {
         limit: Int, lease: Duration, bytes: Int = WorkerPool.Configuration().claimBytes, portals: [Int64]? = nil,
         on db: Connection
     ) throws -> [ClaimedIntent] {
-        // The limit is written into the text and the portal filter is left out when there is
-        // none, so nothing the plan depends on is a parameter: after its first runs PostgreSQL
-        // keeps one plan for the statement instead of planning every claim again.
-        var parameters: [any PostgresEncodable] = [owner, lease.inSeconds, Int64(bytes)]
-        var portalFilter = ""
-        if let portals {
-            parameters.append(portals)
-            portalFilter = "AND portal_id = ANY($4::bigint[])"
-        }
-        let rows = try db.queryPrepared(Self.claimText(limit: limit, portalFilter: portalFilter), parameters)
-        return try rows.map { row in
-            ClaimedIntent(
-                id: try row.decode(0), portalID: try row.decode(1),
-                kind: IntentKind(rawValue: try row.decode(2))!,
-                payload: try JSONValue(jsonText: try row.decode(3, as: String.self)).objectValue ?? [:],
-                key: try row.decode(4), attempt: try row.decode(5),
-                leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(6)),
-                enqueuedAt: Date(timeIntervalSince1970: try row.decode(7)))
-        }
+        try claimTurn(limit: limit, perCall: limit, lease: lease, bytes: bytes, portals: portals, on: db).intents
     }
 
-    /// `claim_intents.sql` with its limit and portal filter written in.
-    static func claimText(limit: Int, portalFilter: String) -> String {
-        EmbeddedSQL.claimIntents
-            .replacingOccurrences(of: "{limit}", with: String(limit))
-            .replacingOccurrences(of: "{portal_filter}", with: portalFilter)
+    /// What a claim took: the intents, the portal whose turn it was, and the requests its bucket
+    /// granted for them; or, with no portal, how long until a turn is due.
+    public struct Claim: Sendable {
+        public var intents: [ClaimedIntent]
+        /// The portal whose turn it was; nil when no portal could send.
+        public var portalID: Int64?
+        /// Requests taken from the portal's bucket for these intents (`perCall` each at most).
+        public var calls: Int
+        /// With no portal: when the first turn is due (zero: look again now; nil: none waits).
+        public var wait: Duration?
+    }
+
+    /// The claim: the portal whose turn it is, if it can send now, and up to `limit` of its due
+    /// intents, `perCall` per request its bucket grants (`claim_intents.sql`, `take_turn.sql`).
+    public func claimTurn(
+        limit: Int, perCall: Int, lease: Duration, bytes: Int = WorkerPool.Configuration().claimBytes,
+        portals: [Int64]? = nil, on db: Connection
+    ) throws -> Claim {
+        let perCall = max(1, min(perCall, limit))
+        let turn = try db.queryPrepared("SELECT portal_id, calls, wait FROM outbox.take_turn($1::bigint[], $2::integer)",
+                                        [portals, Int32(clamping: (limit + perCall - 1) / perCall)]).first!
+        var claim = Claim(intents: [], portalID: try turn.decode(0), calls: Int(try turn.decode(1, as: Int32.self)), wait: nil)
+        guard let portalID = claim.portalID else {
+            claim.wait = try turn.decode(2, as: Double?.self).map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+            return claim
+        }
+        let rows = try db.queryPrepared(
+            Self.claimText(limit: min(limit, claim.calls * perCall)), [owner, lease.inSeconds, Int64(bytes), portalID])
+        claim.intents = try rows.map { row in
+            ClaimedIntent(
+                id: try row.decode(0), portalID: portalID,
+                kind: IntentKind(rawValue: try row.decode(1))!,
+                payload: try JSONValue(jsonText: try row.decode(2, as: String.self)).objectValue ?? [:],
+                key: try row.decode(3), attempt: try row.decode(4),
+                leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(5)),
+                enqueuedAt: Date(timeIntervalSince1970: try row.decode(6)))
+        }
+        return claim
+    }
+
+    /// `claim_intents.sql` with its limit written in: one prepared statement per limit a claim
+    /// can have (the requests granted times `perCall`), each planned once.
+    static func claimText(limit: Int) -> String {
+        EmbeddedSQL.claimIntents.replacingOccurrences(of: "{limit}", with: String(limit))
     }
 
     /// Records outcomes of intents this owner holds. An intent whose lease this owner lost (it

@@ -1,21 +1,9 @@
--- The claim (IntentStore.claim): the oldest due intent's portal (active, and not paused for
--- its rate), then up to {limit} of that portal's due intents in claim order, within the byte
--- budget $3, leased to $1 for $2 seconds, each with its intent.claimed entry. {limit} and
--- {portal_filter} (empty, or a filter on the portal ids $4) are written into the text, so no
--- value the plan depends on is a parameter.
-WITH head AS (
-    SELECT portal_id FROM outbox.intents
-     WHERE status = 'pending' AND next_attempt_at <= now() {portal_filter}
-       -- A per-row subquery, not NOT EXISTS: as an anti-join, with few portals, the
-       -- planner estimates one row left, and sorts every due intent to find the oldest.
-       AND NOT coalesce((SELECT r.paused_until > now() FROM outbox.portal_rate r
-                          WHERE r.portal_id = intents.portal_id), false)
-       -- A portal an operator paused keeps its intents pending (sql/021_portal_state.sql).
-       AND (SELECT p.state = 'active' FROM outbox.portals p WHERE p.id = intents.portal_id)
-     ORDER BY next_attempt_at, id
-     LIMIT 1
-     FOR UPDATE SKIP LOCKED
-), picked AS (
+-- The claim's second step (IntentStore.claimTurn), after outbox.take_turn gave portal $4 its
+-- turn: up to {limit} of its due intents in claim order (the requests its bucket granted, times
+-- the commands per request), within the byte budget $3, leased to $1 for $2 seconds, each with
+-- its intent.claimed entry. Intents another claim of the same portal holds are skipped. The
+-- limit is written into the text, as a parameter PostgreSQL would plan every claim anew for it.
+WITH picked AS (
     -- The portal as a scalar, so the scan of (portal_id, next_attempt_at, id) comes out
     -- in claim order and stops at the limit, whatever the row estimates say.
     -- A small stored value cannot hide much; a larger one may be compressed, and
@@ -24,7 +12,7 @@ WITH head AS (
            CASE WHEN pg_column_size(i.payload) <= 256 THEN pg_column_size(i.payload)
                 ELSE octet_length(i.payload::text) END AS bytes
       FROM outbox.intents i
-     WHERE i.portal_id = (SELECT portal_id FROM head) AND i.status = 'pending' AND i.next_attempt_at <= now()
+     WHERE i.portal_id = $4 AND i.status = 'pending' AND i.next_attempt_at <= now()
      ORDER BY i.next_attempt_at, i.id
      LIMIT {limit}
      FOR UPDATE OF i SKIP LOCKED
@@ -41,7 +29,9 @@ WITH head AS (
     UPDATE outbox.intents i
        SET status = 'claimed', attempts = i.attempts + 1, lease_owner = $1,
            lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
-      FROM chosen WHERE i.id = chosen.id
+     -- By key, as an array: the planner cannot tell how many the turn's requests let
+     -- through, and would rather read the whole table than guess small.
+     WHERE i.id = ANY (ARRAY(SELECT id FROM chosen))
     RETURNING i.id, i.portal_id, i.kind, i.payload, i.idempotency_key, i.attempts, i.lease_expires_at, i.created_at
 ), logged AS (
     INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
@@ -50,6 +40,6 @@ WITH head AS (
       FROM claimed
 )
 -- Times as epoch seconds: cheaper to read than timestamp text, exact to the microsecond.
-SELECT id, portal_id, kind, payload::text, idempotency_key, attempts,
+SELECT id, kind, payload::text, idempotency_key, attempts,
        extract(epoch FROM lease_expires_at)::float8, extract(epoch FROM created_at)::float8
   FROM claimed ORDER BY id

@@ -16,7 +16,9 @@ import Synchronization
 public final class Maintenance: Sendable {
     /// The named jobs, each with a turn of its own.
     public enum Job: String, Sendable, CaseIterable {
-        /// Expired leases back to pending (`IntentStore.reapExpiredLeases`).
+        /// Expired leases back to pending (`IntentStore.reapExpiredLeases`), and the portals'
+        /// turns kept whole: wake-ups folded while no worker claims, and a turn for any active
+        /// portal with pending intents that has none (`outbox.wake_stranded_portals`).
         case reap
         /// The log's months ahead (`LogPartitions.ensure`).
         case partitions
@@ -49,6 +51,8 @@ public final class Maintenance: Sendable {
         public var held: Set<Job>
         /// Leases reaped.
         public var reaped: Int
+        /// Portals with pending intents found without a turn, and given one.
+        public var woken = 0
         /// Log partitions created.
         public var partitions: [String]
     }
@@ -88,6 +92,7 @@ public final class Maintenance: Sendable {
             switch job {
             case .reap:
                 round.reaped = try IntentStore.reapExpiredLeases(chatSettle: configuration.chatSettle, lease: configuration.lease, on: db)
+                round.woken = Int(try db.query("SELECT outbox.wake_stranded_portals()").first!.decode(0, as: Int32.self))
             case .partitions:
                 do {
                     round.partitions = try LogPartitions.ensure(on: db)

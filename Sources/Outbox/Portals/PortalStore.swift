@@ -103,6 +103,10 @@ public enum PortalStore {
             try db.execute(
                 "UPDATE outbox.portals SET state = $2, state_changed_at = now(), updated_at = now() WHERE id = $1",
                 [id, state.rawValue])
+            if state == .active {
+                // A claim dropped the paused portal's turn; its pending intents need one again.
+                try db.execute("INSERT INTO outbox.portal_wakeups (portal_id, due_at) VALUES ($1, now())", [id])
+            }
             try appendLog(portalID: id, name: name, type: state == .paused ? LogType.portalPaused : LogType.portalResumed,
                           data: ["by": .string(by)], on: db)
             return true
