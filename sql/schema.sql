@@ -111,6 +111,8 @@ CREATE TABLE outbox.intents (
 -- The claim reads the due pending intents, overall and per portal; the reaper the claimed ones.
 CREATE INDEX intents_pending_due ON outbox.intents USING btree (next_attempt_at, id) WHERE (status = 'pending'::text);
 CREATE INDEX intents_pending_portal_due ON outbox.intents USING btree (portal_id, next_attempt_at, id) WHERE (status = 'pending'::text);
+-- The open notifications by portal, recipient and TAG: a claim keeps them in order (migration 023).
+CREATE INDEX intents_open_tag ON outbox.intents USING btree (portal_id, ((payload ->> 'USER_ID'::text)), ((payload ->> 'TAG'::text)), id) WHERE ((status = ANY (ARRAY['pending'::text, 'claimed'::text])) AND (kind = ANY (ARRAY['notify.personal'::text, 'notify.system'::text])));
 CREATE INDEX intents_claimed_lease ON outbox.intents USING btree (lease_expires_at) WHERE (status = 'claimed'::text);
 CREATE INDEX intents_dead ON outbox.intents USING btree (portal_id) WHERE (status = 'dead'::text);
 CREATE INDEX intents_chat_result ON outbox.intents USING btree (result_id) WHERE (kind = 'chat.create'::text);
@@ -192,7 +194,7 @@ PARTITION BY RANGE (recorded_at);
 -- before it were not read again).
 ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
     'intent.enqueued', 'intent.claimed', 'delivery.succeeded', 'delivery.failed', 'intent.dead',
-    'intent.released', 'intent.lease_expired', 'intent.replayed', 'intent.cancelled',
+    'intent.released', 'intent.lease_expired', 'intent.replayed', 'intent.cancelled', 'intent.superseded',
     'bitrix.event', 'chat.dialog_finished',
     'portal.added', 'portal.removed', 'portal.moved', 'portal.tokens_set', 'portal.tokens_refreshed',
     'portal.token_refresh_unanswered', 'portal.token_refresh_refused', 'portal.tokens_lost',

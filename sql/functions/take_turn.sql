@@ -5,9 +5,9 @@
 -- line, so portals take turns whatever their backlogs. A turn looked at and found unable to
 -- send is moved to when it can (its next intent's time, its bucket's room) or removed (no
 -- pending intent, or the portal is not active: resuming it wakes it again). No portal: `wait`
--- is the seconds until the first turn is due (0: look again now; NULL: none is waiting). A
--- statement of its own, so the turn is held only while it is taken: claims of one portal run
--- side by side, each with its own requests.
+-- is the seconds until the first turn is due (0: look again now; NULL: none is waiting). The
+-- turn stays locked until the caller's transaction ends, which holds the claim too: one claim
+-- of a portal at a time, each seeing what the one before it claimed.
 CREATE OR REPLACE FUNCTION outbox.take_turn(p_portals bigint[], p_calls integer, OUT portal_id bigint, OUT calls integer, OUT wait double precision)
  RETURNS record
  LANGUAGE plpgsql

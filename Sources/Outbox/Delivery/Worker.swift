@@ -59,8 +59,10 @@ struct Worker {
         let claimed = claim.intents
         if claimed.isEmpty {
             if let portalID = claim.portalID {
-                // A turn with nothing left to take (another claim took it): its requests go back.
+                // A turn with nothing it could take (its due intents wait for one of their
+                // recipient and TAG in flight): its requests go back, and other portals go first.
                 try RateLimiter.giveBack(claim.calls, portalID: portalID, on: db)
+                pool.wake.wait(after: seen, timeout: min(.milliseconds(20), configuration.idlePoll))
                 return false
             }
             // While a peer of this pool still delivers a claim, the pool is not idle, and

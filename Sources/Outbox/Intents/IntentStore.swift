@@ -48,25 +48,29 @@ public struct IntentStore: Sendable {
         portals: [Int64]? = nil, on db: Connection
     ) throws -> Claim {
         let perCall = max(1, min(perCall, limit))
-        let turn = try db.queryPrepared("SELECT portal_id, calls, wait FROM outbox.take_turn($1::bigint[], $2::integer)",
-                                        [portals, Int32(clamping: (limit + perCall - 1) / perCall)]).first!
-        var claim = Claim(intents: [], portalID: try turn.decode(0), calls: Int(try turn.decode(1, as: Int32.self)), wait: nil)
-        guard let portalID = claim.portalID else {
-            claim.wait = try turn.decode(2, as: Double?.self).map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+        // One transaction: the turn is held until the claim commits, so the next claim of this
+        // portal sees what this one claimed (one recipient and TAG in flight at a time).
+        return try db.transaction { db in
+            let turn = try db.queryPrepared("SELECT portal_id, calls, wait FROM outbox.take_turn($1::bigint[], $2::integer)",
+                                            [portals, Int32(clamping: (limit + perCall - 1) / perCall)]).first!
+            var claim = Claim(intents: [], portalID: try turn.decode(0), calls: Int(try turn.decode(1, as: Int32.self)), wait: nil)
+            guard let portalID = claim.portalID else {
+                claim.wait = try turn.decode(2, as: Double?.self).map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+                return claim
+            }
+            let rows = try db.queryPrepared(
+                Self.claimText(limit: min(limit, claim.calls * perCall)), [owner, lease.inSeconds, Int64(bytes), portalID])
+            claim.intents = try rows.map { row in
+                ClaimedIntent(
+                    id: try row.decode(0), portalID: portalID,
+                    kind: IntentKind(rawValue: try row.decode(1))!,
+                    payload: try JSONValue(jsonText: try row.decode(2, as: String.self)).objectValue ?? [:],
+                    key: try row.decode(3), attempt: try row.decode(4),
+                    leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(5)),
+                    enqueuedAt: Date(timeIntervalSince1970: try row.decode(6)))
+            }
             return claim
         }
-        let rows = try db.queryPrepared(
-            Self.claimText(limit: min(limit, claim.calls * perCall)), [owner, lease.inSeconds, Int64(bytes), portalID])
-        claim.intents = try rows.map { row in
-            ClaimedIntent(
-                id: try row.decode(0), portalID: portalID,
-                kind: IntentKind(rawValue: try row.decode(1))!,
-                payload: try JSONValue(jsonText: try row.decode(2, as: String.self)).objectValue ?? [:],
-                key: try row.decode(3), attempt: try row.decode(4),
-                leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(5)),
-                enqueuedAt: Date(timeIntervalSince1970: try row.decode(6)))
-        }
-        return claim
     }
 
     /// `claim_intents.sql` with its limit written in: one prepared statement per limit a claim

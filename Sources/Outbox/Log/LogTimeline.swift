@@ -101,6 +101,8 @@ public enum LogTimeline {
             return "the lease of worker \(text("previous_worker")) ran out in attempt \(text("attempt"))\(lost)\(nextAttempt())"
         case LogType.intentCancelled:
             return "by \(text("by")), was \(text("previous_status"))"
+        case LogType.intentSuperseded:
+            return "not sent: intent \(text("by")), newer, with the same recipient and TAG replaces it"
         case LogType.chatDialogFinished:
             return "dialog finished in chat \(text("chat_id"))"
         case LogType.bitrixEvent:

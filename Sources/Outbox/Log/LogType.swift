@@ -13,6 +13,9 @@ public enum LogType {
     public static let intentLeaseExpired = "intent.lease_expired"
     public static let intentReplayed = "intent.replayed"
     public static let intentCancelled = "intent.cancelled"
+    /// A notification not sent because a newer one with its recipient and TAG was claimed, which
+    /// replaces it on screen (`by`: that intent's id).
+    public static let intentSuperseded = "intent.superseded"
 
     /// An event Bitrix24 sent (pushed to `serve`, or pulled from the offline queue), tokens removed.
     public static let bitrixEvent = "bitrix.event"
@@ -42,7 +45,7 @@ public enum LogType {
     /// Every type, as the database's `log_type_known` lists them.
     public static let all = [
         intentEnqueued, intentClaimed, deliverySucceeded, deliveryFailed, intentDead, intentReleased,
-        intentLeaseExpired, intentReplayed, intentCancelled, bitrixEvent, chatDialogFinished,
+        intentLeaseExpired, intentReplayed, intentCancelled, intentSuperseded, bitrixEvent, chatDialogFinished,
         portalAdded, portalRemoved, portalMoved, portalTokensSet, portalTokensRefreshed,
         portalTokenRefreshUnanswered, portalTokenRefreshRefused, portalTokensLost, portalPaused, portalResumed,
         logArchived,

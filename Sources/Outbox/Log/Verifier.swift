@@ -178,6 +178,9 @@ struct IntentFold {
         case LogType.intentCancelled:
             require([.pending, .dead])
             status = .cancelled
+        case LogType.intentSuperseded:
+            require([.pending])
+            status = .cancelled
         default:
             problems.append("unknown entry type \(type)")
         }
