@@ -5,12 +5,14 @@
 -- supersedes the older ones of its recipient and TAG that still wait (a retry's backoff, a
 -- later not-before): they are cancelled, each with an intent.superseded entry, instead of
 -- being sent after it. This index finds them: the open notifications by portal, recipient, TAG.
+-- Building it holds new intents back (as 008's indexes did): migrate at a quiet moment; the
+-- lock is not waited for longer than 5 s.
+SET LOCAL lock_timeout = '5s';
 CREATE INDEX intents_open_tag ON outbox.intents (portal_id, (payload->>'USER_ID'), (payload->>'TAG'), id)
     WHERE status IN ('pending', 'claimed') AND kind IN ('notify.personal', 'notify.system');
 
 -- The log knows the new entry type (the list is LogType.all): the constraint is replaced, NOT
 -- VALID again so existing rows are not read under the lock.
-SET LOCAL lock_timeout = '5s';
 ALTER TABLE outbox.log DROP CONSTRAINT log_type_known;
 ALTER TABLE outbox.log ADD CONSTRAINT log_type_known CHECK (type IN (
     'intent.enqueued', 'intent.claimed', 'delivery.succeeded', 'delivery.failed', 'intent.dead',

@@ -124,7 +124,7 @@ CREATE TRIGGER intents_key_fixed BEFORE UPDATE OF id, kind, idempotency_key ON o
 CREATE TRIGGER intents_keys_follow_delete AFTER DELETE ON outbox.intents REFERENCING OLD TABLE AS deleted_intents FOR EACH STATEMENT EXECUTE FUNCTION outbox.forget_deleted_intent_keys();
 CREATE TRIGGER intents_keys_follow_truncate AFTER TRUNCATE ON outbox.intents FOR EACH STATEMENT EXECUTE FUNCTION outbox.forget_all_intent_keys();
 -- The finished statuses are counted as intents enter and leave them (outbox.intent_totals).
-CREATE TRIGGER intents_counted_insert AFTER INSERT ON outbox.intents FOR EACH ROW WHEN ((new.status = ANY (ARRAY['delivered'::text, 'cancelled'::text]))) EXECUTE FUNCTION outbox.count_finished_intents();
+CREATE TRIGGER intents_counted_insert AFTER INSERT ON outbox.intents REFERENCING NEW TABLE AS new_intents FOR EACH STATEMENT EXECUTE FUNCTION outbox.count_finished_intents();
 CREATE TRIGGER intents_counted_update AFTER UPDATE OF status ON outbox.intents FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((old.status = ANY (ARRAY['delivered'::text, 'cancelled'::text])) OR (new.status = ANY (ARRAY['delivered'::text, 'cancelled'::text]))))) EXECUTE FUNCTION outbox.count_finished_intents();
 CREATE TRIGGER intents_wake_portals_insert AFTER INSERT ON outbox.intents REFERENCING NEW TABLE AS new_intents FOR EACH STATEMENT EXECUTE FUNCTION outbox.wake_portals();
 CREATE TRIGGER intents_wake_portals_update AFTER UPDATE OF status, next_attempt_at ON outbox.intents FOR EACH ROW WHEN (((new.status = 'pending'::text) AND ((old.status <> 'pending'::text) OR (new.next_attempt_at < old.next_attempt_at)))) EXECUTE FUNCTION outbox.wake_portals();
@@ -137,6 +137,8 @@ ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_insert;
 ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_update;
 ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_delete;
 ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_counted_truncate;
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_wake_portals_insert;
+ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_wake_portals_update;
 GRANT SELECT, UPDATE ON TABLE outbox.intents TO b24outbox_worker;
 GRANT SELECT ON TABLE outbox.intents TO b24outbox_audit;
 

@@ -12,14 +12,15 @@ import TestSupport
 @Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
 struct ManyPortalDeliveryTests {
     @Test func rateLimitedPortalsAreDeliveredSideBySideAndASmallOneIsNotKeptWaiting() async throws {
+        // Each portal enforces the bucket the outbox is told of: 4 requests, draining 4 a second.
         var base = Simulator.Configuration()
-        base.rateLimit = nil
+        base.rateLimit = .init(capacity: 4, drainPerSecond: 4)
         let cloud = try await SimulatedCloud.start(portals: 3, base)
         do {
             let scratch = try ScratchDatabase()
             let db = try scratch.connect()
             try Migrator().migrate(on: db)
-            // Each portal: 3 requests at once, then 4 a second (batches of 10: 40 a second).
+            // The outbox's mirror keeps one request free: 3 at once, then 4 a second (batches of 10).
             for (index, simulator) in cloud.portals.enumerated() {
                 try PortalStore.add(PortalRegistration(
                     name: "p\(index)", credentials: try .webhook(simulator.webhookURL, allowInsecureHTTP: true),
@@ -36,7 +37,10 @@ struct ManyPortalDeliveryTests {
             try await DeliveryHarness.deliver(conninfo: scratch.conninfo, concurrency: 2, batch: 10)
 
             for (index, simulator) in cloud.portals.enumerated() {
-                #expect(await simulator.snapshot().notifications.count == (index == 2 ? 10 : 200), "portal p\(index)")
+                let state = await simulator.snapshot()
+                #expect(state.notifications.count == (index == 2 ? 10 : 200), "portal p\(index)")
+                // Side by side, and still within each portal's own limit.
+                #expect(state.rejected["QUERY_LIMIT_EXCEEDED", default: 0] == 0, "portal p\(index)")
             }
             // The deliveries in the order they were recorded, by portal name.
             let order: [String] = try db.query("""

@@ -80,14 +80,15 @@ struct PortalTurnTests {
         #expect(none.wait.map { $0 > .seconds(5) && $0 <= .seconds(11) } == true, "\(String(describing: none.wait))")
     }
 
-    @Test func requestsGivenBackAreTakenByTheNextClaim() throws {
+    @Test func requestsAClaimCannotUseGoBackAtOnce() throws {
         try enqueue(5, to: "alpha")
         let alpha = try id("alpha")
         try db.execute("UPDATE outbox.portals SET rate_bucket = 5, rate_drain = 0.001 WHERE id = $1", [alpha])
+        // Four requests granted (the bucket's 4 usable), five intents need one: three go back.
         let claim = try store.claimTurn(limit: 40, perCall: 10, lease: .seconds(60), on: db)
-        #expect(claim.calls == 4 && claim.intents.count == 5)
-        // Five intents need one request of the four granted: three go back.
-        try RateLimiter.giveBack(3, portalID: alpha, on: db)
+        #expect(claim.calls == 1 && claim.intents.count == 5)
+        let level: Double = try db.query("SELECT level FROM outbox.portal_rate WHERE portal_id = $1", [alpha]).first!.decode(0)
+        #expect(level >= 1 && level < 1.01)
         try enqueue(30, to: "alpha")
         let next = try store.claimTurn(limit: 40, perCall: 10, lease: .seconds(60), on: db)
         #expect(next.portalID == alpha && next.calls == 3 && next.intents.count == 30)
@@ -141,6 +142,7 @@ struct PortalTurnTests {
         // A claim holding alpha's turn, its transaction left open.
         let claimer = try scratch.connect()
         try claimer.execute("BEGIN")
+        try claimer.execute("SELECT outbox.fold_wakeups()")
         let held: Int64? = try claimer.query("SELECT portal_id FROM outbox.take_turn(NULL, 1)").first!.decode(0)
         #expect(held == (try id("alpha")))
         // Two producers in open transactions of their own, for the same portals.
@@ -156,6 +158,36 @@ struct PortalTurnTests {
         try claimer.execute("COMMIT")
         let claimed = try (0..<3).flatMap { _ in try store.claim(limit: 100, lease: .seconds(60), on: db) }
         #expect(claimed.count == 17)
+    }
+
+    @Test func aClaimThatFindsEveryDueTurnHeldWaitsForTheHolderInsteadOfGivingUp() throws {
+        try enqueue(5, to: "alpha")
+        try db.execute("SELECT outbox.fold_wakeups()")
+        // Another claim holds alpha's turn; it commits once this claim is seen waiting for it.
+        let holder = try scratch.connect()
+        try holder.execute("BEGIN")
+        #expect(try holder.query("SELECT portal_id FROM outbox.take_turn(NULL, 1)").first!.decode(0, as: Int64?.self) == (try id("alpha")))
+        let watcher = try scratch.connect()
+        let claimer = try scratch.connect()
+        let claimerPID: Int32 = try claimer.query("SELECT pg_backend_pid()").first!.decode(0)
+        nonisolated(unsafe) let claiming = claimer
+        nonisolated(unsafe) var claim: IntentStore.Claim?
+        let done = DispatchSemaphore(value: 0)
+        let store = self.store
+        Thread.detachNewThread {
+            claim = try? store.claimTurn(limit: 10, perCall: 10, lease: .seconds(60), on: claiming)
+            done.signal()
+        }
+        var sawWait = false
+        for _ in 0..<2_000 where !sawWait {
+            sawWait = try watcher.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [claimerPID]
+            ).first!.decode(0, as: Int64.self) == 1
+        }
+        try holder.execute("COMMIT")
+        done.wait()
+        #expect(sawWait, "the claim waited for the held turn")
+        #expect(claim?.portalID == (try id("alpha")) && claim?.intents.count == 5, "\(String(describing: claim))")
     }
 
     @Test func withNoTurnAnywhereAClaimSaysThereIsNothingToWaitFor() throws {

@@ -1,4 +1,5 @@
--- The claim's first step (IntentStore.claimTurn; the second is claim_intents.sql): the portal whose turn is
+-- The claim's first step (IntentStore.claimTurn, after fold_wakeups in a statement of its own;
+-- the second is claim_intents.sql, and settle_turn.sql ends it): the portal whose turn is
 -- due first, among p_portals (NULL: all), that can send now: active, with a due intent, and room
 -- in its shared bucket for at least one of the p_calls requests the claim wants. The granted
 -- requests are taken from the bucket (take_rate_slots) and the portal goes to the back of the
@@ -19,11 +20,12 @@ DECLARE
     v_next timestamptz;
     v_granted integer;
     v_wait double precision;
+    v_waited boolean := false;
+    v_lock_timeout text;
 BEGIN
     IF p_calls IS NULL OR p_calls < 1 THEN
         RAISE EXCEPTION 'p_calls must be at least 1, not %', p_calls USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM outbox.fold_wakeups();
     calls := 0;
     -- Bounded: each look hands out the turn, or moves it later, or removes it.
     FOR v_look IN 1..16 LOOP
@@ -34,9 +36,26 @@ BEGIN
         IF NOT FOUND THEN
             SELECT min(t.due_at) INTO v_next FROM outbox.portal_turns t
              WHERE p_portals IS NULL OR t.portal_id = ANY (p_portals);
-            -- A due turn not found is being taken by another claim, which holds it a moment.
+            IF v_next <= now() AND NOT v_waited THEN
+                -- Every due turn is held by a claim, for the milliseconds a claim takes: wait
+                -- for the first to be free instead of asking again and again, then look again.
+                v_waited := true;
+                v_lock_timeout := current_setting('lock_timeout');
+                BEGIN
+                    PERFORM set_config('lock_timeout', '200ms', true);
+                    PERFORM 1 FROM outbox.portal_turns t
+                     WHERE t.due_at <= now() AND (p_portals IS NULL OR t.portal_id = ANY (p_portals))
+                     ORDER BY t.due_at, t.portal_id LIMIT 1
+                       FOR NO KEY UPDATE;
+                    -- Free now: undone at once, so the wait holds no lock of its own.
+                    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'b24outbox: turn free';
+                EXCEPTION WHEN lock_not_available OR deadlock_detected OR raise_exception THEN
+                    NULL;
+                END;
+                PERFORM set_config('lock_timeout', v_lock_timeout, true);
+                CONTINUE;
+            END IF;
             wait := CASE WHEN v_next IS NULL THEN NULL
-                         WHEN v_next <= now() THEN 0.002
                          ELSE greatest(0, extract(epoch FROM v_next - clock_timestamp())) END;
             RETURN;
         END IF;
@@ -55,7 +74,9 @@ BEGIN
         ELSE
             SELECT r.granted, r.wait INTO v_granted, v_wait FROM outbox.take_rate_slots(v_portal, p_calls) r;
             IF v_granted > 0 THEN
-                UPDATE outbox.portal_turns t SET due_at = clock_timestamp() WHERE t.portal_id = v_portal;
+                -- The back of the line, stamped with this transaction's start: a claim that
+                -- waited for this turn (above) and began after this one can take it next.
+                UPDATE outbox.portal_turns t SET due_at = now() WHERE t.portal_id = v_portal;
                 portal_id := v_portal;
                 calls := v_granted;
                 wait := 0;

@@ -32,6 +32,12 @@ BEGIN
         CREATE OR REPLACE TRIGGER intents_wake_portals_update AFTER UPDATE OF status, next_attempt_at ON outbox.intents
             FOR EACH ROW WHEN (new.status = 'pending' AND (old.status <> 'pending' OR new.next_attempt_at < old.next_attempt_at))
             EXECUTE FUNCTION outbox.wake_portals();
+        -- As the other triggers of outbox.intents: also under session_replication_role = replica.
+        ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_wake_portals_insert;
+        ALTER TABLE outbox.intents ENABLE ALWAYS TRIGGER intents_wake_portals_update;
+        -- Intents enqueued after migration 022 gave the pending ones their turns, and before
+        -- these triggers: their portals are woken now (the triggers' lock waited for them).
+        PERFORM outbox.wake_stranded_portals();
     END IF;
 END;
 $triggers$;

@@ -58,13 +58,9 @@ struct Worker {
             bytes: configuration.claimBytes, portals: configuration.portals, on: db)
         let claimed = claim.intents
         if claimed.isEmpty {
-            if let portalID = claim.portalID {
-                // A turn with nothing it could take (its due intents wait for one of their
-                // recipient and TAG in flight): its requests go back, and other portals go first.
-                try RateLimiter.giveBack(claim.calls, portalID: portalID, on: db)
-                pool.wake.wait(after: seen, timeout: min(.milliseconds(20), configuration.idlePoll))
-                return false
-            }
+            // A turn with nothing it could take (its due intents wait for one of their recipient
+            // and TAG in flight) gave its requests back and moved on: other portals go first.
+            if claim.portalID != nil { return false }
             // While a peer of this pool still delivers a claim, the pool is not idle, and
             // asking the database would only compete with that peer's delivery.
             if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0,
@@ -104,10 +100,12 @@ struct Worker {
         var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
         var callsSent = 0
         // Rate-limit slots granted ahead for the calls of this round, not used yet: the claim's,
-        // less those its first round will not need (back to the bucket at once).
+        // less those of intents a method pause sent back (back to the bucket at once).
         let firstRound = (pending.count + configuration.batchSize - 1) / configuration.batchSize
         var slots = min(granted, firstRound)
         try RateLimiter.giveBack(granted - slots, portalID: portalID, on: db)
+        // Slots left when the claim ends early (shutdown, the lease's end) go back too.
+        defer { if slots > 0 { try? RateLimiter.giveBack(slots, portalID: portalID, on: db) } }
         // A chat lookup that finds nothing leads to a second round that creates it.
         rounds: while !pending.isEmpty {
             var next: [ClaimedIntent] = []

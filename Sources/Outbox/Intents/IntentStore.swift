@@ -35,7 +35,8 @@ public struct IntentStore: Sendable {
         public var intents: [ClaimedIntent]
         /// The portal whose turn it was; nil when no portal could send.
         public var portalID: Int64?
-        /// Requests taken from the portal's bucket for these intents (`perCall` each at most).
+        /// Requests taken from the portal's bucket for these intents (`perCall` each at most);
+        /// those they did not need have gone back already.
         public var calls: Int
         /// With no portal: when the first turn is due (zero: look again now; nil: none waits).
         public var wait: Duration?
@@ -48,6 +49,9 @@ public struct IntentStore: Sendable {
         portals: [Int64]? = nil, on db: Connection
     ) throws -> Claim {
         let perCall = max(1, min(perCall, limit))
+        // Wake-ups first, committed on their own: the turns the fold touches stay locked only
+        // for it, not for the claim.
+        try db.execute("SELECT outbox.fold_wakeups()")
         // One transaction: the turn is held until the claim commits, so the next claim of this
         // portal sees what this one claimed (one recipient and TAG in flight at a time).
         return try db.transaction { db in
@@ -68,6 +72,12 @@ public struct IntentStore: Sendable {
                     key: try row.decode(3), attempt: try row.decode(4),
                     leaseExpiresAt: Date(timeIntervalSince1970: try row.decode(5)),
                     enqueuedAt: Date(timeIntervalSince1970: try row.decode(6)))
+            }
+            let needed = (claim.intents.count + perCall - 1) / perCall
+            if needed < claim.calls {
+                try db.execute("SELECT outbox.settle_turn($1, $2::integer, $3::integer)",
+                               [portalID, Int32(claim.calls - needed), Int32(claim.intents.count)])
+                claim.calls = needed
             }
             return claim
         }

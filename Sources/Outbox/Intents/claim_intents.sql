@@ -29,22 +29,29 @@ WITH picked AS (
     -- A prefix of the picked rows: the byte budget, and the limit halved for each
     -- lease the worst intent so far lost. Rows left out stay pending.
     SELECT id, user_id, tag, row_number() OVER w AS n, sum(bytes) OVER w - bytes AS bytes_before,
-           max(lease_expiries) OVER w AS worst
+           max(lease_expiries) OVER w AS worst,
+           -- 1 for the newest picked notification of each recipient and TAG.
+           row_number() OVER (PARTITION BY user_id, tag ORDER BY id DESC) AS newest
       FROM picked WINDOW w AS (ORDER BY next_attempt_at, id)
 ), chosen AS (
     SELECT id, user_id, tag FROM bounded
-     WHERE n = 1 OR (bytes_before < $3 AND n <= ({limit} >> least(worst, 30)))
+     WHERE (n = 1 OR (bytes_before < $3 AND n <= ({limit} >> least(worst, 30))))
+       AND (user_id IS NULL OR newest = 1)
 ), superseded AS (
-    -- The older notifications of a claimed one's recipient and TAG that still wait (a retry's
-    -- backoff, a later not-before): the claimed one replaces them on screen, so sending them
-    -- after it would bring the old text back. They are cancelled instead.
+    -- The older notifications of a claimed one's recipient and TAG that still wait (picked
+    -- beside it, a retry's backoff, a later not-before): the claimed one replaces them on
+    -- screen, so sending them after it would bring the old text back. They are cancelled
+    -- instead; one another statement holds (an operator's cancel or replay) is left to it.
     UPDATE outbox.intents o
        SET status = 'cancelled', updated_at = now()
-      FROM (SELECT user_id, tag, max(id) AS by FROM chosen WHERE user_id IS NOT NULL GROUP BY user_id, tag) c
-     WHERE o.portal_id = $4 AND o.status = 'pending' AND o.kind IN ('notify.personal', 'notify.system')
-       AND o.payload->>'USER_ID' = c.user_id AND o.payload->>'TAG' = c.tag AND o.id < c.by
-       AND o.id <> ALL (ARRAY(SELECT id FROM chosen))
-    RETURNING o.id, o.portal_id, c.by
+      FROM (SELECT s.id, c.by
+              FROM (SELECT user_id, tag, max(id) AS by FROM chosen WHERE user_id IS NOT NULL GROUP BY user_id, tag) c
+              JOIN outbox.intents s
+                ON s.portal_id = $4 AND s.status = 'pending' AND s.kind IN ('notify.personal', 'notify.system')
+               AND s.payload->>'USER_ID' = c.user_id AND s.payload->>'TAG' = c.tag AND s.id < c.by
+               FOR UPDATE OF s SKIP LOCKED) old
+     WHERE o.id = old.id
+    RETURNING o.id, o.portal_id, old.by
 ), superseded_logged AS (
     INSERT INTO outbox.log (stream, type, intent_id, portal_id, data)
     SELECT 'intent-' || id, 'intent.superseded', id, portal_id, jsonb_build_object('by', by)
