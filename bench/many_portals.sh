@@ -56,7 +56,7 @@ done
 python3 - "$WORK/portals.json" > "$WORK/urls" <<'EOF'
 import json, sys
 for p in json.load(open(sys.argv[1])):
-    print(p["webhookURL"])
+    print(p["webhook_url"])
 EOF
 index=0
 while read -r url; do
@@ -69,12 +69,12 @@ for index in $(seq 0 $((PORTALS - 1))); do
     psql "$DB_URL" -qAtc "SELECT count(*) FROM outbox.enqueue_many(
         array_fill('p$index'::text, ARRAY[$EACH]), array_fill('notify.personal'::text, ARRAY[$EACH]),
         ARRAY(SELECT jsonb_build_object('USER_ID', g % 1000 + 1, 'MESSAGE', 'backlog ' || g) FROM generate_series(1, $EACH) g),
-        ARRAY(SELECT 'p$index-' || g FROM generate_series(1, $EACH) g), NULL)" >/dev/null
+        ARRAY(SELECT 'p$index-' || g FROM generate_series(1, $EACH) g), array_fill(NULL::timestamptz, ARRAY[$EACH]))" >/dev/null
 done
 psql "$DB_URL" -qAtc "SELECT count(*) FROM outbox.enqueue_many(
     array_fill('p$PORTALS'::text, ARRAY[$SMALL]), array_fill('notify.personal'::text, ARRAY[$SMALL]),
     ARRAY(SELECT jsonb_build_object('USER_ID', g, 'MESSAGE', 'small ' || g) FROM generate_series(1, $SMALL) g),
-    ARRAY(SELECT 'small-' || g FROM generate_series(1, $SMALL) g), NULL)" >/dev/null
+    ARRAY(SELECT 'small-' || g FROM generate_series(1, $SMALL) g), array_fill(NULL::timestamptz, ARRAY[$SMALL]))" >/dev/null
 
 started=$(psql "$DB_URL" -qAtc "SELECT extract(epoch FROM clock_timestamp())")
 "$B24" worker --until-idle --concurrency "$CONCURRENCY" --batch 50 --database-url "$DB_URL" 2>"$WORK/worker.log" || {
@@ -92,7 +92,7 @@ rows = subprocess.run(["psql", url, "-qAtF", "\t", "-c", f"""
     check=True, capture_output=True, text=True).stdout.split("\n")
 for row in (r for r in rows if r):
     name, count, first, last = row.split("\t")
-    state = json.load(urllib.request.urlopen(portals[int(name[1:])]["baseURL"] + "/_sim/state"))
+    state = json.load(urllib.request.urlopen(portals[int(name[1:])]["base_url"] + "/_sim/state"))
     refused = state.get("rejected", {}).get("QUERY_LIMIT_EXCEEDED", 0)
     print(f"{name:<7} {int(count):>9}  {float(first):>9.1f}  {float(last):>8.1f}  {refused:>20}")
 EOF
