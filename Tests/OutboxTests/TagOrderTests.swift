@@ -11,9 +11,14 @@ import TestSupport
 /// waiting, which are cancelled instead of being sent after it.
 @Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
 struct TagOrderTests {
+    let scratch: ScratchDatabase
+    let db: Connection
+
+    init() throws {
+        (scratch, db) = try migratedDatabase(portals: ["main"])
+    }
+
     @Test func aNotificationWaitsWhileAnotherOfItsRecipientAndTagIsInFlight() throws {
-        let (scratch, db) = try migratedDatabase(portals: ["main"])
-        defer { withExtendedLifetime(scratch) {} }
         let ids = try Producer.enqueue([
             .notification(portal: "main", user: 5, message: "old", tag: "order-7", key: "a"),
             .notification(portal: "main", user: 6, message: "other user", tag: "order-7", key: "b"),
@@ -38,8 +43,6 @@ struct TagOrderTests {
     }
 
     @Test func ofSeveralOfOneRecipientAndTagDueTogetherOnlyTheNewestIsSent() throws {
-        let (scratch, db) = try migratedDatabase(portals: ["main"])
-        defer { withExtendedLifetime(scratch) {} }
         let ids = try Producer.enqueue([
             .notification(portal: "main", user: 5, message: "first", tag: "t", key: "1"),
             .notification(portal: "main", user: 5, message: "second", tag: "t", key: "2"),
@@ -57,8 +60,6 @@ struct TagOrderTests {
     }
 
     @Test func aClaimedNotificationSupersedesTheOlderOnesOfItsRecipientAndTagThatStillWait() throws {
-        let (scratch, db) = try migratedDatabase(portals: ["main"])
-        defer { withExtendedLifetime(scratch) {} }
         let store = IntentStore(owner: "w1")
         let old = try Producer.enqueue([.notification(portal: "main", user: 5, message: "old", tag: "t", key: "old")], on: db)[0]
         let claimed = try store.claim(limit: 10, lease: .seconds(60), on: db)
