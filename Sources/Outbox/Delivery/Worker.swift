@@ -117,7 +117,7 @@ struct Worker {
                 let callsLeft = (pending.count - start + configuration.batchSize - 1) / configuration.batchSize
                 guard try takeRateSlot(
                     portalID: portalID, portal: portal, reserve: reserve, before: deadline,
-                    wanted: callsLeft, slots: &slots, on: db)
+                    wanted: callsLeft, callsSent: callsSent, slots: &slots, on: db)
                 else {
                     let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"
                     outcomes += (pending[start...] + next).map { ($0, .released(after: .seconds(1), reason: reason)) }
@@ -237,12 +237,13 @@ struct Worker {
     /// rest of the claim is then released, not sent.
     private func takeRateSlot(
         portalID: Int64, portal: String, reserve: Duration, before deadline: ContinuousClock.Instant,
-        wanted: Int, slots: inout Int, on db: Connection
+        wanted: Int, callsSent: Int, slots: inout Int, on db: Connection
     ) throws -> Bool {
         guard ContinuousClock.now + reserve < deadline, !pool.isStopping else { return false }
         if slots > 0 {
-            // A QUERY_LIMIT_EXCEEDED seen by any worker since the grant pauses these slots too.
-            if try !RateLimiter.isPaused(portalID: portalID, on: db) {
+            // A QUERY_LIMIT_EXCEEDED seen by any worker since the grant pauses these slots too;
+            // the claim's first call leaves right after its grant, which no pause can precede.
+            if try callsSent == 0 || !RateLimiter.isPaused(portalID: portalID, on: db) {
                 slots -= 1
                 return true
             }
