@@ -90,9 +90,7 @@ struct IntentStoreTests {
         let conninfo = scratch.conninfo
         let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
             for worker in 0..<4 {
-                // Each on a thread of its own: the claims block while another holds the turn, and
-                // the concurrency pool's few threads are the whole suite's.
-                group.addTask { try await onOwnThread {
+                group.addTask {
                     let db = try Connection(conninfo)
                     let store = IntentStore(owner: "w\(worker)")
                     var mine: [Int64] = []
@@ -103,7 +101,7 @@ struct IntentStoreTests {
                         mine += try store.claim(limit: 7, lease: .seconds(60), on: db).map(\.id)
                     }
                     return mine
-                } }
+                }
             }
             return try await group.reduce(into: [Int64]()) { $0 += $1 }
         }
@@ -189,9 +187,3 @@ struct IntentStoreTests {
     }
 }
 
-/// Runs blocking database work on a thread of its own, off the concurrency pool.
-private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-    }
-}
