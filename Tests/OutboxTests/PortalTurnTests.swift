@@ -7,7 +7,7 @@ import TestSupport
 /// Claims follow the portals' turns (`outbox.take_turn`): a claim goes to a portal that can send
 /// now, portals take turns whatever their backlogs, and whatever makes an intent pending wakes
 /// its portal, without a producer ever waiting for a claim or for another producer.
-@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
+@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"), .serialized)
 struct PortalTurnTests {
     let scratch: ScratchDatabase
     let db: Connection

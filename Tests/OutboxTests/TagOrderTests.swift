@@ -9,7 +9,7 @@ import TestSupport
 /// Bitrix24 shows the last notification sent with a (recipient, TAG), so the outbox keeps them in
 /// enqueue order: one in flight at a time, and a claimed one supersedes the older ones still
 /// waiting, which are cancelled instead of being sent after it.
-@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"))
+@Suite(.enabled(if: TestEnvironment.hasDatabase, "needs PostgreSQL: run scripts/test.sh"), .serialized)
 struct TagOrderTests {
     let scratch: ScratchDatabase
     let db: Connection

@@ -42,7 +42,7 @@ BEGIN
                 v_waited := true;
                 v_lock_timeout := current_setting('lock_timeout');
                 BEGIN
-                    PERFORM set_config('lock_timeout', '200ms', true);
+                    PERFORM set_config('lock_timeout', '50ms', true);
                     PERFORM 1 FROM outbox.portal_turns t
                      WHERE t.due_at <= now() AND (p_portals IS NULL OR t.portal_id = ANY (p_portals))
                      ORDER BY t.due_at, t.portal_id LIMIT 1
