@@ -113,12 +113,13 @@ struct AuthenticationTests {
     @Test("access tokens expire after the configured lifetime")
     func lifetime() async throws {
         // Long enough that the first call lands inside it even on a loaded machine (the whole
-        // suite runs at once on two cores, and its database tests block threads of the pool).
-        try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(60) }) { sim in
+        // suite runs at once on two cores, and its database tests, each migrating a database
+        // of its own, block threads of the pool for most of the first minute).
+        try await Simulator.with({ $0.oauth.accessTokenLifetime = .seconds(90) }) { sim in
             let token = JSONValue.string(sim.configuration.oauth.accessToken)
             let fresh = try await Wire.json(sim.oauth("im.chat.get"), ["auth": token])
             #expect(fresh.status == 200, "\(fresh.status) \(fresh.text)")
-            try await Task.sleep(for: .milliseconds(60_500))
+            try await Task.sleep(for: .milliseconds(90_500))
             #expect(try await Wire.json(sim.oauth("im.chat.get"), ["auth": token]).error == "expired_token")
         }
     }
