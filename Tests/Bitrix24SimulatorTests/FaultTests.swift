@@ -16,7 +16,7 @@ struct FaultTests {
     }
 
     /// A deadline far beyond any answer on a loaded machine, except the deliberately slow ones.
-    static func observe(_ sim: Simulator, message: String, timeout: Duration = .seconds(10)) async -> Seen {
+    static func observe(_ sim: Simulator, message: String, timeout: Duration = .seconds(60)) async -> Seen {
         do {
             let answer = try await Wire.send(
                 sim.hook("im.notify.personal.add"), body: PHPForm.encode(["USER_ID": 1, "MESSAGE": .string(message)]),
