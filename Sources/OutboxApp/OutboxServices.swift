@@ -98,11 +98,13 @@ public final class OutboxServices: Sendable {
     }
 
     /// The Bitrix24 clients a pool with `configuration` calls through: its request timeout, and
-    /// enough connections per portal for every worker thread.
+    /// enough connections per portal for every call the pool may have in flight (one portal
+    /// may have them all when it is the only one with work; a call waiting for a connection
+    /// would reach the portal later than its bucket counted it).
     public static func portalClients(for configuration: WorkerPool.Configuration, conninfo: String, logger: Logger) -> PortalClients {
         var client = Bitrix24Client.Configuration()
         client.requestTimeout = configuration.requestTimeout
-        client.maxConnectionsPerHost = max(16, configuration.concurrency)
+        client.maxConnectionsPerHost = max(16, configuration.maxInFlight)
         return PortalClients(conninfo: conninfo, configuration: client, logger: logger, metrics: configuration.metrics)
     }
 }

@@ -1,6 +1,7 @@
 import Bitrix24Wire
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Logging
 
 /// A fake Bitrix24 portal over loopback HTTP, faithful to the REST API as documented:
@@ -20,12 +21,31 @@ public final class Simulator: Sendable {
     /// The port of the portal's address after a rename (always one the system picked).
     public let renamedPort: Int
     let portal: Portal
-    private let server: Task<Void, any Error>
-    private let renamedServer: Task<Void, any Error>
+    private let server: Listener
+    private let renamedServer: Listener
+
+    /// One listener: its task, and the group whose graceful shutdown ends it.
+    private struct Listener {
+        var port: Int
+        var task: Task<Void, any Error>
+        var group: ServiceGroup
+
+        /// Stops accepting, lets the requests in flight end, and returns when the task has
+        /// ended; after 10 s the task is cancelled instead.
+        func stop() async {
+            await group.triggerGracefulShutdown()
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(10))
+                task.cancel()
+            }
+            _ = await task.result
+            watchdog.cancel()
+        }
+    }
 
     private init(
         configuration: Configuration, port: Int, renamedPort: Int, portal: Portal,
-        server: Task<Void, any Error>, renamedServer: Task<Void, any Error>
+        server: Listener, renamedServer: Listener
     ) {
         self.configuration = configuration
         self.port = port
@@ -55,13 +75,12 @@ public final class Simulator: Sendable {
             let main = try await serve(
                 SimulatorResponder(portal: portal, configuration: configuration, renamedOrigin: renamedOrigin),
                 port: configuration.port, configuration: configuration, stopOnSignals: stopOnSignals, logger: log,
-                onStop: { renamed.task.cancel() })
+                onStop: { await renamed.group.triggerGracefulShutdown() })
             return Simulator(
                 configuration: configuration, port: main.port, renamedPort: renamed.port, portal: portal,
-                server: main.task, renamedServer: renamed.task)
+                server: main, renamedServer: renamed)
         } catch {
-            renamed.task.cancel()
-            _ = await renamed.task.result
+            await renamed.stop()
             throw error
         }
     }
@@ -69,26 +88,29 @@ public final class Simulator: Sendable {
     /// Runs one listener; returns its port once it accepts connections. `onStop` runs when it ends.
     private static func serve(
         _ responder: SimulatorResponder, port: Int, configuration: Configuration, stopOnSignals: Bool,
-        logger: Logger, onStop: @escaping @Sendable () -> Void = {}
-    ) async throws -> (port: Int, task: Task<Void, any Error>) {
+        logger: Logger, onStop: @escaping @Sendable () async -> Void = {}
+    ) async throws -> Listener {
         let (ports, continuation) = AsyncThrowingStream<Int, any Error>.makeStream()
         let app = Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? port) },
             logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [app], gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [], logger: logger))
         let server = Task {
-            defer { onStop() }
             do {
-                if stopOnSignals { try await app.runService() } else { try await app.run() }
+                try await group.run()
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
+                await onStop()
                 throw error
             }
+            await onStop()
         }
         for try await port in ports {
-            return (port, server)
+            return Listener(port: port, task: server, group: group)
         }
         throw CancellationError()
     }
@@ -96,15 +118,13 @@ public final class Simulator: Sendable {
     /// Stops the server; requests in flight are abandoned (held ones dropped).
     public func stop() async {
         await dropHeldCalls()
-        server.cancel()
-        renamedServer.cancel()
-        _ = await server.result
-        _ = await renamedServer.result
+        await server.stop()
+        await renamedServer.stop()
     }
 
     /// Waits until the server stops (after SIGINT/SIGTERM when started with `stopOnSignals`).
     public func waitUntilStopped() async throws {
-        try await server.value
+        try await server.task.value
     }
 
     // MARK: Addresses

@@ -34,7 +34,7 @@ enum DeliveryPlan {
     }
 
     /// Facts about the HTTP exchange, recorded with every outcome.
-    struct Exchange {
+    struct Exchange: Sendable {
         var httpStatus: Int?
         var elapsed: Duration
         var batchSize: Int
