@@ -94,9 +94,6 @@ struct DeliveryHarness {
         // The simulator has run a call when it answers or drops it, so nothing runs on there
         // after its client gave up, unless a test holds calls (and sets its own limit).
         configuration.portalExecutionLimit = .milliseconds(100)
-        // Two calls out per thread: the suite's simulators share the test process's two
-        // threads with every other test; tests of many calls in flight set their own bound.
-        configuration.maxInFlight = concurrency * 2
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .error  // faults are expected here; their log lines are noise
