@@ -61,8 +61,6 @@ final class CallingThreadExecutor: TaskExecutor {
     func finish() {
         let leftovers = state.withLock { state in
             state.finished = true
-            // A poke too: it ends a wait in progress, which `runUntilFinished` then ends.
-            state.pokes &+= 1
             defer { state.jobs = [] }
             return state.jobs
         }
@@ -101,7 +99,7 @@ final class CallingThreadExecutor: TaskExecutor {
         condition.lock()
         defer { condition.unlock() }
         while true {
-            let ready = state.withLock { !$0.jobs.isEmpty || $0.pokes != seen }
+            let ready = state.withLock { !$0.jobs.isEmpty || $0.pokes != seen || $0.finished }
             if ready { return }
             if !condition.wait(until: deadline) { return }
         }
