@@ -51,9 +51,6 @@ let package = Package(
                 "Bitrix24Wire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                // Stops its listeners gracefully: a cancelled NIO server traps on a connection
-                // it accepted and had not handed over yet.
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // Sends inbound events (ONIMCONNECTORDIALOGFINISH) to an application's handler.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

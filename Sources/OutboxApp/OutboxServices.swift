@@ -98,13 +98,11 @@ public final class OutboxServices: Sendable {
     }
 
     /// The Bitrix24 clients a pool with `configuration` calls through: its request timeout, and
-    /// enough connections per portal for every call the pool may have in flight (one portal
-    /// may have them all when it is the only one with work; a call waiting for a connection
-    /// would reach the portal later than its bucket counted it).
+    /// enough connections per portal for every worker thread.
     public static func portalClients(for configuration: WorkerPool.Configuration, conninfo: String, logger: Logger) -> PortalClients {
         var client = Bitrix24Client.Configuration()
         client.requestTimeout = configuration.requestTimeout
-        client.maxConnectionsPerHost = max(16, configuration.maxInFlight)
+        client.maxConnectionsPerHost = max(16, configuration.concurrency)
         return PortalClients(conninfo: conninfo, configuration: client, logger: logger, metrics: configuration.metrics)
     }
 }

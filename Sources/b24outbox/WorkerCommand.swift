@@ -34,8 +34,6 @@ struct WorkerCommand: ParsableCommand {
 /// How a worker pool delivers; shared by `worker` and `run`.
 struct WorkerOptions: ParsableArguments {
     @Option(help: "Worker threads, each with its own database connection.") var concurrency = 4
-    @Option(help: "Bitrix24 calls in flight at once, over all portals and worker threads (a call waiting on the network holds no thread).")
-    var maxInFlight = 256
     @Option(help: "Intents per Bitrix24 batch call (1 to 50; 1 sends one HTTP call per intent).") var batch = 50
     @Option(help: "Seconds a claim is held before another worker may take it over.") var lease = 120
     @Option(help: "Attempts before an intent is dead.") var maxAttempts = 10
@@ -45,7 +43,6 @@ struct WorkerOptions: ParsableArguments {
 
     func validate() throws {
         try requireRange(concurrency, 1...256, "--concurrency")
-        try requireRange(maxInFlight, 1...65_536, "--max-in-flight")
         guard (1...50).contains(batch) else { throw ValidationError("--batch must be between 1 and 50 (Bitrix24's batch limit)") }
         try requireRange(requestTimeout, 1...3_600, "--request-timeout", unit: " seconds")
         try requireRange(lease, 2...172_800, "--lease", unit: " seconds")
@@ -58,7 +55,6 @@ struct WorkerOptions: ParsableArguments {
     var configuration: WorkerPool.Configuration {
         var configuration = WorkerPool.Configuration()
         configuration.concurrency = concurrency
-        configuration.maxInFlight = maxInFlight
         configuration.batchSize = batch
         configuration.lease = .seconds(lease)
         configuration.retry = RetryPolicy(cap: .seconds(maxBackoff), maxAttempts: maxAttempts)

@@ -25,8 +25,6 @@ struct OptionRangeTests {
               "--token-expires-in", "99999999999"], "--token-expires-in must be between"),
             (["worker", "--concurrency", "0"], "--concurrency must be between 1 and 256"),
             (["worker", "--concurrency", "100000"], "--concurrency must be between"),
-            (["worker", "--max-in-flight", "0"], "--max-in-flight must be between 1 and 65536"),
-            (["run", "--max-in-flight", "70000"], "--max-in-flight must be between"),
             (["worker", "--request-timeout", "0"], "--request-timeout must be between 1 and 3600"),
             (["worker", "--lease", "999999999"], "--lease must be between"),
             (["worker", "--max-attempts", "0"], "--max-attempts must be between 1 and 1000"),

@@ -1,7 +1,6 @@
 import Bitrix24Wire
 import Foundation
 import Hummingbird
-import ServiceLifecycle
 import Logging
 
 /// A fake Bitrix24 portal over loopback HTTP, faithful to the REST API as documented:
@@ -21,31 +20,12 @@ public final class Simulator: Sendable {
     /// The port of the portal's address after a rename (always one the system picked).
     public let renamedPort: Int
     let portal: Portal
-    private let server: Listener
-    private let renamedServer: Listener
-
-    /// One listener: its task, and the group whose graceful shutdown ends it.
-    private struct Listener {
-        var port: Int
-        var task: Task<Void, any Error>
-        var group: ServiceGroup
-
-        /// Stops accepting, lets the requests in flight end, and returns when the task has
-        /// ended; after 10 s the task is cancelled instead.
-        func stop() async {
-            await group.triggerGracefulShutdown()
-            let watchdog = Task {
-                try await Task.sleep(for: .seconds(10))
-                task.cancel()
-            }
-            _ = await task.result
-            watchdog.cancel()
-        }
-    }
+    private let server: Task<Void, any Error>
+    private let renamedServer: Task<Void, any Error>
 
     private init(
         configuration: Configuration, port: Int, renamedPort: Int, portal: Portal,
-        server: Listener, renamedServer: Listener
+        server: Task<Void, any Error>, renamedServer: Task<Void, any Error>
     ) {
         self.configuration = configuration
         self.port = port
@@ -75,12 +55,13 @@ public final class Simulator: Sendable {
             let main = try await serve(
                 SimulatorResponder(portal: portal, configuration: configuration, renamedOrigin: renamedOrigin),
                 port: configuration.port, configuration: configuration, stopOnSignals: stopOnSignals, logger: log,
-                onStop: { await renamed.group.triggerGracefulShutdown() })
+                onStop: { renamed.task.cancel() })
             return Simulator(
                 configuration: configuration, port: main.port, renamedPort: renamed.port, portal: portal,
-                server: main, renamedServer: renamed)
+                server: main.task, renamedServer: renamed.task)
         } catch {
-            await renamed.stop()
+            renamed.task.cancel()
+            _ = await renamed.task.result
             throw error
         }
     }
@@ -88,29 +69,26 @@ public final class Simulator: Sendable {
     /// Runs one listener; returns its port once it accepts connections. `onStop` runs when it ends.
     private static func serve(
         _ responder: SimulatorResponder, port: Int, configuration: Configuration, stopOnSignals: Bool,
-        logger: Logger, onStop: @escaping @Sendable () async -> Void = {}
-    ) async throws -> Listener {
+        logger: Logger, onStop: @escaping @Sendable () -> Void = {}
+    ) async throws -> (port: Int, task: Task<Void, any Error>) {
         let (ports, continuation) = AsyncThrowingStream<Int, any Error>.makeStream()
         let app = Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: nil),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? port) },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [app], gracefulShutdownSignals: stopOnSignals ? [.sigterm, .sigint] : [], logger: logger))
         let server = Task {
+            defer { onStop() }
             do {
-                try await group.run()
+                if stopOnSignals { try await app.runService() } else { try await app.run() }
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)
-                await onStop()
                 throw error
             }
-            await onStop()
         }
         for try await port in ports {
-            return Listener(port: port, task: server, group: group)
+            return (port, server)
         }
         throw CancellationError()
     }
@@ -118,13 +96,15 @@ public final class Simulator: Sendable {
     /// Stops the server; requests in flight are abandoned (held ones dropped).
     public func stop() async {
         await dropHeldCalls()
-        await server.stop()
-        await renamedServer.stop()
+        server.cancel()
+        renamedServer.cancel()
+        _ = await server.result
+        _ = await renamedServer.result
     }
 
     /// Waits until the server stops (after SIGINT/SIGTERM when started with `stopOnSignals`).
     public func waitUntilStopped() async throws {
-        try await server.task.value
+        try await server.value
     }
 
     // MARK: Addresses

@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import Synchronization
 
 /// Runs async work from a Dispatch worker thread and waits for it: the worker threads are
@@ -21,20 +20,17 @@ func blockingAwait<T: Sendable>(_ operation: @escaping @Sendable () async throws
     return try box.withLock { $0! }.get()
 }
 
-/// A task executor whose jobs run on one thread, the one that calls `runUntilFinished` or, in
-/// a worker's loop, `runReady` between its database steps. Jobs that arrive after `finish`
-/// (work of a shared actor that was running on this thread, say, or a child task that outlives
-/// the work) go to the global concurrent executor, so nothing is ever stranded.
+/// A task executor whose jobs run on the thread in `runUntilFinished`. Jobs that arrive after
+/// `finish` (work of a shared actor that was running on this thread, say, or a child task that
+/// outlives the work) go to the global concurrent executor, so nothing is ever stranded.
 final class CallingThreadExecutor: TaskExecutor {
     private struct State {
         var jobs: [UnownedJob] = []
         var finished = false
-        /// Counts `poke()`s, so a wait can tell one came after it looked.
-        var pokes: UInt64 = 0
     }
 
     private let state = Mutex(State())
-    private let condition = NSCondition()
+    private let wake = DispatchSemaphore(value: 0)
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
@@ -44,74 +40,36 @@ final class CallingThreadExecutor: TaskExecutor {
             return true
         }
         if queued {
-            signal()
+            wake.signal()
         } else {
             globalConcurrentExecutor.enqueue(job)
         }
     }
 
-    private func signal() {
-        condition.lock()
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Called from the work's last job, or by the thread when it stops running jobs: what is
-    /// still queued, and every later job, goes to the global executor.
+    /// Called from the work's last job: after it, `runUntilFinished` returns.
     func finish() {
-        let leftovers = state.withLock { state in
-            state.finished = true
-            defer { state.jobs = [] }
-            return state.jobs
-        }
-        for job in leftovers { globalConcurrentExecutor.enqueue(job) }
-        signal()
+        state.withLock { $0.finished = true }
+        wake.signal()
     }
 
-    /// Ends a wait in progress (or the next one) without a job: a wake-up for the thread.
-    func poke() {
-        state.withLock { $0.pokes &+= 1 }
-        signal()
-    }
-
-    /// Where the pokes stand now: pass it to `wait(after:timeout:)`.
-    var pokes: UInt64 { state.withLock { $0.pokes } }
-
-    /// Runs the jobs queued now, and those they queue, up to `limit` rounds; returns how many ran.
-    @discardableResult
-    func runReady(limit: Int = 64) -> Int {
-        var ran = 0
-        for _ in 0..<limit {
+    /// Runs jobs as they come until `finish`, then hands what is still queued to the global executor.
+    func runUntilFinished() {
+        while true {
             let jobs = state.withLock { state in
                 defer { state.jobs.removeAll(keepingCapacity: true) }
                 return state.jobs
             }
-            if jobs.isEmpty { break }
             for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
-            ran += jobs.count
-        }
-        return ran
-    }
-
-    /// Waits until a job is queued, a `poke()` came after `seen`, or `timeout` passes.
-    func wait(after seen: UInt64, timeout: Duration) {
-        let deadline = Date().addingTimeInterval(max(0, timeout.inSeconds))
-        condition.lock()
-        defer { condition.unlock() }
-        while true {
-            let ready = state.withLock { !$0.jobs.isEmpty || $0.pokes != seen || $0.finished }
-            if ready { return }
-            if !condition.wait(until: deadline) { return }
-        }
-    }
-
-    /// Runs jobs as they come until `finish`.
-    func runUntilFinished() {
-        while true {
-            runReady(limit: 1)
-            let seen = pokes
-            if state.withLock({ $0.finished }) { return }
-            wait(after: seen, timeout: .seconds(3600))
+            let leftovers: [UnownedJob]? = state.withLock { state in
+                guard state.finished else { return nil }
+                defer { state.jobs = [] }
+                return state.jobs
+            }
+            if let leftovers {
+                for job in leftovers { globalConcurrentExecutor.enqueue(job) }
+                return
+            }
+            wake.wait()
         }
     }
 }

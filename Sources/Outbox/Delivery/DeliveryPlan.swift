@@ -34,7 +34,7 @@ enum DeliveryPlan {
     }
 
     /// Facts about the HTTP exchange, recorded with every outcome.
-    struct Exchange: Sendable {
+    struct Exchange {
         var httpStatus: Int?
         var elapsed: Duration
         var batchSize: Int

@@ -3,84 +3,43 @@ import Bitrix24Wire
 import Foundation
 import Logging
 import Postgres
-import Synchronization
 
-/// One worker thread of a `WorkerPool`: its own connection, its own claims, and many calls in
-/// flight at once.
-///
-/// The thread does every database step itself (the claim, the limiter, the record). The HTTP
-/// calls run as tasks that prefer the thread's executor: they hold no thread while they wait on
-/// the network, and their answers come back to this thread between its database steps. A
-/// claim's calls leave as soon as it is taken (the claim took their requests from the portal's
-/// bucket), so the portal sees them when our mirror of its bucket counted them. A chat's second
-/// round (the creation after a lookup that found none) takes its requests when it is ready to
-/// leave and, while the bucket has none, waits without holding the thread.
-///
-/// Every call leaves right after a database statement of this worker succeeded (the claim, or
-/// the request taken for it), and only while it can end inside the claim's lease: a worker cut
-/// from the database sends nothing more once the calls in flight end.
-final class Worker {
+/// One worker thread of a `WorkerPool`: its own connection, its own claims.
+struct Worker {
     let pool: WorkerPool
     let owner: String
-    let executor: CallingThreadExecutor
     var store: IntentStore { IntentStore(owner: owner) }
     var configuration: WorkerPool.Configuration { pool.configuration }
 
-    /// Answers posted by the call tasks, taken by the thread.
-    private let mailbox = Mailbox()
-    /// Claims taken and not yet recorded, by a number of this worker's.
-    private var claims: [Int: ClaimInFlight] = [:]
-    private var claimsTaken = 0
-    /// Calls sent and not answered, over all of this worker's claims.
-    private var callsInFlight = 0
-
-    init(pool: WorkerPool, owner: String, executor: CallingThreadExecutor) {
-        self.pool = pool
-        self.owner = owner
-        self.executor = executor
-    }
-
     func run() {
-        // Calls still in flight when the thread leaves (stopped with its database gone) end on
-        // the global executor; their claims expire and maintenance reaps them.
-        defer { executor.finish() }
         var backoff = Duration.milliseconds(100)
-        while !pool.isStopping || !claims.isEmpty {
+        while !pool.isStopping {
             do {
                 let db = try Connection(pool.conninfo)
                 backoff = .milliseconds(100)
                 if try loop(db) { return }
             } catch {
-                // Database down or restarted: reconnect with backoff; answers that come meanwhile
-                // are recorded once it is back, if their leases still hold.
+                // Database down or restarted: reconnect with backoff; claims expire and maintenance reaps them.
                 pool.logger.warning("worker lost its database connection", metadata: ["worker": "\(owner)", "error": "\(error)"])
-                if pool.isStopping { return }
-                pause(backoff)
+                pool.wake.wait(timeout: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }
         }
     }
 
-    /// Runs the calls' jobs for `duration`, or less when woken.
-    private func pause(_ duration: Duration) {
-        let seen = executor.pokes
-        executor.runReady()
-        executor.wait(after: seen, timeout: duration)
-        executor.runReady()
-    }
-
-    /// Claims, sends and records until stopped; returns true when the pool is done (idle or stopped).
+    /// Claims and delivers until stopped; returns true when the pool is done (idle or stopped).
     private func loop(_ db: Connection) throws -> Bool {
-        while true {
+        while !pool.isStopping {
             do {
-                if try step(db) { return true }
+                if try turn(db) { return true }
             } catch let error as PostgresError where Self.isRefusal(error, on: db) {
                 // A statement refused on a sound connection is no reason to reconnect; waiting a
                 // poll keeps a statement that is refused every time from spinning.
                 pool.logger.error("the database refused a worker's statement", metadata: ["worker": "\(owner)", "error": "\(error)"])
-                pause(configuration.idlePoll)
+                pool.wake.wait(timeout: configuration.idlePoll)
             }
         }
+        return true
     }
 
     /// Whether the database refused a statement (a value, a constraint) while the connection
@@ -89,165 +48,104 @@ final class Worker {
         !error.isConnectionError && db.isOpen
     }
 
-    /// One pass: the answers that came are recorded, claims waiting for requests go on, and one
-    /// claim is taken while there is room for its calls (or the thread waits); true when the
-    /// pool is done.
-    private func step(_ db: Connection) throws -> Bool {
+    /// One claim, delivered and recorded (or a wait when there is none); true when the pool is done.
+    private func turn(_ db: Connection) throws -> Bool {
         // Taken before looking, so a wake-up that lands between an empty claim and the wait
-        // below (an enqueue's NOTIFY, an answer; with --until-idle, a peer's finish) is not missed.
-        let seen = executor.pokes
-        executor.runReady()
-        for answer in mailbox.take() { try handle(answer, on: db) }
-        let now = ContinuousClock.now
-        for (number, claim) in claims where claim.retryAt.map({ $0 <= now }) ?? false {
-            try advance(number, on: db)
-        }
-        let nextRetry = claims.values.compactMap(\.retryAt).min().map { max(.zero, $0 - .now) }
-        let idle = min(nextRetry ?? configuration.idlePoll, configuration.idlePoll)
-        if pool.isStopping {
-            if claims.isEmpty { return true }
-            executor.wait(after: seen, timeout: idle)
-            return false
-        }
-        let room = configuration.maxInFlightPerWorker - callsInFlight
-        guard room > 0 else {
-            executor.wait(after: seen, timeout: idle)
-            return false
-        }
+        // below (an enqueue's NOTIFY; with --until-idle, a peer's finish) is not missed.
+        let seen = pool.wake.current
         let claim = try store.claimTurn(
-            limit: min(configuration.claimSize, room * configuration.batchSize), perCall: configuration.batchSize,
-            lease: configuration.lease, bytes: configuration.claimBytes, portals: configuration.portals, on: db)
-        if !claim.intents.isEmpty {
-            try start(claim, on: db)
+            limit: configuration.claimSize, perCall: configuration.batchSize, lease: configuration.lease,
+            bytes: configuration.claimBytes, portals: configuration.portals, on: db)
+        let claimed = claim.intents
+        if claimed.isEmpty {
+            // A turn with nothing it could take (its due intents wait for one of their recipient
+            // and TAG in flight) gave its requests back and moved on: other portals go first.
+            if claim.portalID != nil { return false }
+            // While a peer of this pool still delivers a claim, the pool is not idle, and
+            // asking the database would only compete with that peer's delivery.
+            if configuration.untilIdle, pool.claimsInHand.load(ordering: .acquiring) == 0,
+               try IntentStore.nothingLeft(portals: configuration.portals, on: db) {
+                return true
+            }
+            // Until the first turn is due (a bucket's room, a retry's time), or an enqueue's wake-up.
+            let wait = min(claim.wait ?? configuration.idlePoll, configuration.idlePoll)
+            if wait > .zero { pool.wake.wait(after: seen, timeout: wait) }
             return false
         }
-        // A turn with nothing it could take (its due intents wait for one of their recipient
-        // and TAG in flight) gave its requests back and moved on: other portals go first.
-        if claim.portalID != nil { return false }
-        // While a claim of this pool is still in hand, the pool is not idle, and asking the
-        // database would only compete with that claim's record.
-        if configuration.untilIdle, claims.isEmpty, pool.claimsInHand.load(ordering: .acquiring) == 0,
-           try IntentStore.nothingLeft(portals: configuration.portals, on: db) {
-            return true
+        pool.claimsInHand.add(1, ordering: .relaxed)
+        defer {
+            pool.claimsInHand.subtract(1, ordering: .releasing)
+            // A batch job ends when the last claim is recorded: idle peers look again at once.
+            if configuration.untilIdle { pool.wake.signal() }
         }
-        // Until the first turn is due (a bucket's room, a retry's time), an answer, or an enqueue's wake-up.
-        let wait = min(claim.wait ?? configuration.idlePoll, idle)
-        if wait > .zero { executor.wait(after: seen, timeout: wait) }
+        try deliver(claimed, granted: claim.calls, deadline: .now + configuration.lease - .seconds(1), on: db)
         return false
     }
 
-    /// A claim (one portal, `claim.calls` requests of its bucket taken): its paused methods'
-    /// intents go back, the rest leave at once.
-    private func start(_ claim: IntentStore.Claim, on db: Connection) throws {
-        let claimed = claim.intents
+    /// Sends one claim (one portal, `granted` requests of its bucket taken) and records every
+    /// intent's outcome.
+    private func deliver(_ claimed: [ClaimedIntent], granted: Int, deadline: ContinuousClock.Instant, on db: Connection) throws {
         let portalID = claimed[0].portalID
         let (client, portal): (Bitrix24Client, String)
         do {
             (client, portal) = try pool.clients.client(for: portalID, db: db)
         } catch let error as PortalStore.PortalError {
-            try RateLimiter.giveBack(claim.calls, portalID: portalID, on: db)
+            try RateLimiter.giveBack(granted, portalID: portalID, on: db)
             let details: JSONValue = ["error": "PORTAL_UNUSABLE", "error_description": .string(error.description), "class": "permanent"]
             try finish(claimed.map { ($0, .dead(details: details)) }, portal: "\(portalID)", on: db)
             return
         }
-        let pending = try releasePausedMethods(claimed, portalID: portalID, portal: portal, on: db)
-        let number = claimsTaken
-        claimsTaken += 1
-        claims[number] = ClaimInFlight(
-            portalID: portalID, portal: portal, client: client,
-            deadline: .now + configuration.lease - .seconds(1), slots: claim.calls,
-            unsent: Array(zip(pending, DeliveryPlan.firstCommands(for: pending))))
-        pool.claimsInHand.add(1, ordering: .relaxed)
-        try advance(number, on: db)
-    }
-
-    /// Sends what a claim can send now, one call per `batchSize` unsent intents, each on a
-    /// request the claim holds or takes now; records the claim once nothing is unsent or in flight.
-    private func advance(_ number: Int, on db: Connection) throws {
-        guard let claim = claims[number] else { return }
-        claim.retryAt = nil
-        while !claim.unsent.isEmpty {
-            // A call starts only while it can still end inside the lease.
-            let reserve = configuration.callReserve(callsSent: claim.callsSent)
-            guard !pool.isStopping, ContinuousClock.now + reserve < claim.deadline else {
-                claim.releaseUnsent(reason: pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease")
-                break
-            }
-            if claim.slots == 0 {
-                let wanted = (claim.unsent.count + configuration.batchSize - 1) / configuration.batchSize
-                let (granted, wait) = try RateLimiter.take(wanted, portalID: claim.portalID, on: db)
-                guard granted > 0 else {
-                    if ContinuousClock.now + wait + reserve < claim.deadline {
-                        configuration.metrics.rateLimitWait(wait, portal: claim.portal)
-                        claim.retryAt = .now + wait
-                    } else {
-                        claim.releaseUnsent(reason: "rate limit wait exceeds the lease")
-                    }
-                    break
+        var pending = try releasePausedMethods(claimed, portalID: portalID, portal: portal, on: db)
+        var commands = DeliveryPlan.firstCommands(for: pending)
+        var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
+        var callsSent = 0
+        // Rate-limit slots granted ahead for the calls of this round, not used yet: the claim's,
+        // less those of intents a method pause sent back (back to the bucket at once).
+        let firstRound = (pending.count + configuration.batchSize - 1) / configuration.batchSize
+        var slots = min(granted, firstRound)
+        try RateLimiter.giveBack(granted - slots, portalID: portalID, on: db)
+        // Slots left when the claim ends early (shutdown, the lease's end) go back too.
+        defer { if slots > 0 { try? RateLimiter.giveBack(slots, portalID: portalID, on: db) } }
+        // A chat lookup that finds nothing leads to a second round that creates it.
+        rounds: while !pending.isEmpty {
+            var next: [ClaimedIntent] = []
+            // One `batch` call per `batchSize` commands, each after its own rate-limit slot.
+            for start in stride(from: 0, to: pending.count, by: configuration.batchSize) {
+                let end = min(start + configuration.batchSize, pending.count)
+                // A call starts only while it can still end inside the lease.
+                let reserve = configuration.callReserve(callsSent: callsSent)
+                let callsLeft = (pending.count - start + configuration.batchSize - 1) / configuration.batchSize
+                guard try takeRateSlot(
+                    portalID: portalID, portal: portal, reserve: reserve, before: deadline,
+                    wanted: callsLeft, callsSent: callsSent, slots: &slots, on: db)
+                else {
+                    let reason = pool.isStopping ? "shutdown" : "rate limit wait exceeds the lease"
+                    outcomes += (pending[start...] + next).map { ($0, .released(after: .seconds(1), reason: reason)) }
+                    break rounds
                 }
-                claim.slots = granted
+                let chunk = Array(commands[start..<end])
+                let (answers, exchange) = send(chunk, with: client, before: deadline)
+                callsSent += 1
+                for (intent, command) in zip(pending[start..<end], chunk) {
+                    let (step, signal) = DeliveryPlan.step(
+                        for: intent, command: command, outcome: answers[command.key] ?? .notExecuted,
+                        exchange: exchange, retry: configuration.retry,
+                        portalExecutionLimit: configuration.portalExecutionLimit)
+                    switch step {
+                    case .finished(let outcome): outcomes.append((intent, outcome))
+                    case .createChat: next.append(intent)
+                    }
+                    if let signal {
+                        try record(signal, portalID: portalID, on: db)
+                        // The portal refused for its limit: slots granted before that are void.
+                        if signal == .rateLimited { slots = 0 }
+                    }
+                }
             }
-            claim.slots -= 1
-            send(claim.takeCall(size: configuration.batchSize), of: number, claim)
+            pending = next
+            commands = next.map(DeliveryPlan.sendCommand(for:))
         }
-        if claim.unsent.isEmpty, claim.slots > 0 {
-            // Requests granted for calls that turned out not to be needed go back at once.
-            try RateLimiter.giveBack(claim.slots, portalID: claim.portalID, on: db)
-            claim.slots = 0
-        }
-        if claim.unsent.isEmpty && claim.calls.isEmpty { try complete(number, on: db) }
-    }
-
-    /// Starts one call as a task on this thread's executor; its answer comes back by the mailbox.
-    private func send(_ call: (number: Int, commands: [BatchCommand]), of claimNumber: Int, _ claim: ClaimInFlight) {
-        callsInFlight += 1
-        let client = claim.client
-        let deadline = claim.deadline
-        let mailbox = mailbox
-        let commands = call.commands
-        let callNumber = call.number
-        let plain = commands.count == 1 && configuration.batchSize == 1
-        // The task's jobs run on this thread (in `runReady`), so its answer is in the mailbox
-        // before the thread next looks there.
-        Task(executorPreference: executor) {
-            let result = await Worker.exchange(commands, with: client, plain: plain, before: deadline)
-            mailbox.post(Answer(claim: claimNumber, call: callNumber, answers: result.0, exchange: result.1))
-        }
-    }
-
-    /// One call's answers: each intent's step, what the limiter learns, and the claim moved on.
-    private func handle(_ answer: Answer, on db: Connection) throws {
-        guard let claim = claims[answer.claim], let call = claim.calls.removeValue(forKey: answer.call) else { return }
-        callsInFlight -= 1
-        var signals: [DeliveryPlan.PortalSignal] = []
-        for (intent, command) in call {
-            let (step, signal) = DeliveryPlan.step(
-                for: intent, command: command, outcome: answer.answers[command.key] ?? .notExecuted,
-                exchange: answer.exchange, retry: configuration.retry,
-                portalExecutionLimit: configuration.portalExecutionLimit)
-            switch step {
-            case .finished(let outcome): claim.outcomes.append((intent, outcome))
-            case .createChat: claim.unsent.append((intent, DeliveryPlan.sendCommand(for: intent)))
-            }
-            if let signal, !signals.contains(signal) { signals.append(signal) }
-        }
-        for signal in signals {
-            try record(signal, portalID: claim.portalID, on: db)
-            // The portal refused for its limit: requests granted before that are void.
-            if signal == .rateLimited { claim.slots = 0 }
-        }
-        try advance(answer.claim, on: db)
-    }
-
-    /// Records a claim whose every intent has its outcome.
-    private func complete(_ number: Int, on db: Connection) throws {
-        guard let claim = claims.removeValue(forKey: number) else { return }
-        defer {
-            pool.claimsInHand.subtract(1, ordering: .releasing)
-            // A batch job ends when the last claim is recorded: idle peers look again at once.
-            if configuration.untilIdle { pool.wakeWorkers() }
-        }
-        try finish(claim.outcomes, portal: claim.portal, on: db)
+        try finish(outcomes, portal: portal, on: db)
     }
 
     /// Records outcomes, then counts those that were recorded (a lost lease's are the new holder's).
@@ -299,28 +197,26 @@ final class Worker {
     /// One HTTP exchange: a `batch`, or a plain call when the pool sends one intent per call.
     /// The client starts no exchange (a redirect's re-POST, a token refresh and the call sent
     /// again after it included) that could end after `deadline`, the lease's end.
-    private static func exchange(
-        _ commands: [BatchCommand], with client: Bitrix24Client, plain: Bool, before deadline: ContinuousClock.Instant
-    ) async -> ([String: BatchOutcome], DeliveryPlan.Exchange) {
+    private func send(
+        _ commands: [BatchCommand], with client: Bitrix24Client, before deadline: ContinuousClock.Instant
+    ) -> ([String: BatchOutcome], DeliveryPlan.Exchange) {
         let started = ContinuousClock.now
-        let result: Result<([String: BatchOutcome], Int?), any Error>
-        if plain {
-            do {
-                let response = try await client.execute(commands[0], deadline: deadline)
-                result = .success(([commands[0].key: .success(response.result, response.time)], response.httpStatus))
-            } catch {
-                // A plain call's error is its command's answer.
-                result = .success(([commands[0].key: .failure(error)], error.httpStatus))
-            }
-        } else {
-            do {
+        let result = Result {
+            try blockingAwait { () async throws -> ([String: BatchOutcome], Int?) in
+                if commands.count == 1 && configuration.batchSize == 1 {
+                    do {
+                        let response = try await client.execute(commands[0], deadline: deadline)
+                        return ([commands[0].key: .success(response.result, response.time)], response.httpStatus)
+                    } catch let error as Bitrix24Error {
+                        return ([commands[0].key: .failure(error)], error.httpStatus)
+                    }
+                }
                 let response = try await client.batch(commands, deadline: deadline)
-                result = .success((response.outcomes, response.httpStatus))
-            } catch {
-                result = .failure(error)
+                return (response.outcomes, response.httpStatus)
             }
         }
-        var exchange = DeliveryPlan.Exchange(httpStatus: nil, elapsed: ContinuousClock.now - started, batchSize: commands.count)
+        let elapsed = ContinuousClock.now - started
+        var exchange = DeliveryPlan.Exchange(httpStatus: nil, elapsed: elapsed, batchSize: commands.count)
         switch result {
         case .success(let (outcomes, status)):
             exchange.httpStatus = status
@@ -332,6 +228,40 @@ final class Worker {
             exchange.httpStatus = bitrixError.httpStatus
             return (Dictionary(uniqueKeysWithValues: commands.map { ($0.key, BatchOutcome.failure(bitrixError)) }), exchange)
         }
+    }
+
+    /// Waits for the portal's shared bucket to allow one request: a slot left in `slots` (unless
+    /// the portal has been paused since), or up to `wanted` (the calls this round still has)
+    /// taken at once, one for this call and the rest kept in `slots`. False when the call after
+    /// the wait (`reserve` long at most) could outlast the lease, or the pool is stopping: the
+    /// rest of the claim is then released, not sent.
+    private func takeRateSlot(
+        portalID: Int64, portal: String, reserve: Duration, before deadline: ContinuousClock.Instant,
+        wanted: Int, callsSent: Int, slots: inout Int, on db: Connection
+    ) throws -> Bool {
+        guard ContinuousClock.now + reserve < deadline, !pool.isStopping else { return false }
+        if slots > 0 {
+            // A QUERY_LIMIT_EXCEEDED seen by any worker since the grant pauses these slots too;
+            // the claim's first call leaves right after its grant, which no pause can precede.
+            if try callsSent == 0 || !RateLimiter.isPaused(portalID: portalID, on: db) {
+                slots -= 1
+                return true
+            }
+            slots = 0
+        }
+        while !pool.isStopping {
+            let (granted, pause) = try RateLimiter.take(wanted, portalID: portalID, on: db)
+            if granted > 0 {
+                slots = granted - 1
+                return true
+            }
+            guard ContinuousClock.now + pause + reserve < deadline else {
+                return false
+            }
+            configuration.metrics.rateLimitWait(pause, portal: portal)
+            Thread.sleep(forTimeInterval: pause.inSeconds)
+        }
+        return false
     }
 
     /// Intents whose method is paused by OPERATION_TIME_LIMIT go back until the pause ends.
@@ -360,67 +290,3 @@ final class Worker {
     }
 }
 
-/// A claim between its claim and its record; touched only by its worker's thread.
-private final class ClaimInFlight {
-    let portalID: Int64
-    let portal: String
-    let client: Bitrix24Client
-    /// No call starts that could end after this: the lease's end, less a second.
-    let deadline: ContinuousClock.Instant
-    /// Requests taken from the portal's bucket and not used yet.
-    var slots: Int
-    /// Intents with the command each sends next, not sent yet.
-    var unsent: [(intent: ClaimedIntent, command: BatchCommand)]
-    /// Calls sent and not answered yet, by number, with their intents and commands.
-    var calls: [Int: [(intent: ClaimedIntent, command: BatchCommand)]] = [:]
-    var callsSent = 0
-    var outcomes: [(intent: ClaimedIntent, outcome: DeliveryOutcome)] = []
-    /// When a claim that waits for its bucket asks again.
-    var retryAt: ContinuousClock.Instant?
-
-    init(
-        portalID: Int64, portal: String, client: Bitrix24Client, deadline: ContinuousClock.Instant, slots: Int,
-        unsent: [(intent: ClaimedIntent, command: BatchCommand)]
-    ) {
-        self.portalID = portalID
-        self.portal = portal
-        self.client = client
-        self.deadline = deadline
-        self.slots = slots
-        self.unsent = unsent
-    }
-
-    /// The next call's commands, up to `size`, moved from unsent to in flight.
-    func takeCall(size: Int) -> (number: Int, commands: [BatchCommand]) {
-        let count = min(size, unsent.count)
-        let call = Array(unsent.prefix(count))
-        unsent.removeFirst(count)
-        let number = callsSent
-        callsSent += 1
-        calls[number] = call
-        return (number, call.map(\.command))
-    }
-
-    /// What is not sent goes back, spending no attempt.
-    func releaseUnsent(reason: String) {
-        outcomes += unsent.map { ($0.intent, .released(after: .seconds(1), reason: reason)) }
-        unsent = []
-    }
-}
-
-/// One call's answers, posted by its task for the worker's thread.
-private struct Answer: Sendable {
-    var claim: Int
-    var call: Int
-    var answers: [String: BatchOutcome]
-    var exchange: DeliveryPlan.Exchange
-}
-
-/// Where the call tasks leave their answers.
-private final class Mailbox: Sendable {
-    private let answers = Mutex<[Answer]>([])
-
-    func post(_ answer: Answer) { answers.withLock { $0.append(answer) } }
-
-    func take() -> [Answer] { answers.withLock { answers in defer { answers = [] }; return answers } }
-}

@@ -5,18 +5,12 @@ import Postgres
 import Synchronization
 
 /// The delivery workers: Dispatch threads, each with its own libpq connection, claiming intents
-/// portal by portal and sending them in `batch` calls, many calls in flight at once (up to
-/// `maxInFlight` in all; a call waiting on the network holds no thread). One more thread
-/// LISTENs for enqueues and wakes idle workers (polling every `idlePoll` is only the
-/// fallback); one runs `Maintenance`.
+/// portal by portal and sending them in `batch` calls. One more thread LISTENs for enqueues
+/// and wakes idle workers (polling every `idlePoll` is only the fallback); one runs `Maintenance`.
 public final class WorkerPool: Sendable {
     public struct Configuration: Sendable {
         /// Worker threads (and database connections). Default 4.
         public var concurrency = 4
-        /// Calls in flight at once, over all portals and worker threads (each thread holds its
-        /// share). The process's open-file limit is raised to its hard limit for them, and a
-        /// warning is logged when it stays under what they need. Default 256.
-        public var maxInFlight = 256
         /// Intents per `batch` call, at most 50 (Bitrix24's limit). 1 sends each intent in its
         /// own HTTP call, without `batch`. Default 50.
         public var batchSize = 50
@@ -60,8 +54,6 @@ public final class WorkerPool: Sendable {
 
         public init() {}
 
-        /// One worker thread's share of `maxInFlight`.
-        var maxInFlightPerWorker: Int { max(1, (maxInFlight + concurrency - 1) / concurrency) }
         /// Whether the lease leaves room for a claim's later calls, each sent twice at worst.
         var leaseFitsSeveralCalls: Bool { lease >= callLimit * 2 }
         var claimSize: Int { batchSize * (leaseFitsSeveralCalls ? batchesPerClaim : 1) }
@@ -77,10 +69,7 @@ public final class WorkerPool: Sendable {
     let clients: PortalClients
     let logger: Logger
     let stopFlag = StopFlag()
-    /// Wakes the listener's and the maintenance's waits (stop).
     let wake = WakeSignal()
-    /// The worker threads' executors: poking one wakes its thread.
-    let executors: [CallingThreadExecutor]
     /// Claims this pool's workers are delivering now (taken and not yet recorded).
     let claimsInHand = Atomic<Int>(0)
     /// Drawn once per pool, so no two pools' lease owners are the same name.
@@ -91,8 +80,6 @@ public final class WorkerPool: Sendable {
         configuration.batchSize = min(max(1, configuration.batchSize), Bitrix24Client.maxBatchCommands)
         configuration.concurrency = max(1, configuration.concurrency)
         configuration.batchesPerClaim = max(1, configuration.batchesPerClaim)
-        configuration.maxInFlight = max(1, configuration.maxInFlight)
-        executors = (0..<configuration.concurrency).map { _ in CallingThreadExecutor() }
         self.conninfo = conninfo
         self.configuration = configuration
         self.clients = clients
@@ -110,11 +97,10 @@ public final class WorkerPool: Sendable {
         let maintenance = Maintenance(conninfo: conninfo, configuration: maintenanceConfiguration, logger: logger)
         DispatchQueue(label: "b24outbox.listener").async(group: listener) { self.listen() }
         DispatchQueue(label: "b24outbox.maintenance").async(group: listener) { maintenance.run() }
-        FileDescriptorLimit.raise(forConnections: configuration.maxInFlight + configuration.concurrency * 4, logger: logger)
-        for (index, executor) in executors.enumerated() {
-            let queue = DispatchQueue(label: "b24outbox.worker.\(index + 1)")
+        for number in 1...configuration.concurrency {
+            let queue = DispatchQueue(label: "b24outbox.worker.\(number)")
             queue.async(group: workers) {
-                Worker(pool: self, owner: "\(self.configuration.name)-\(self.instance)/\(index + 1)", executor: executor).run()
+                Worker(pool: self, owner: "\(self.configuration.name)-\(self.instance)/\(number)").run()
             }
         }
         workers.wait()
@@ -141,12 +127,6 @@ public final class WorkerPool: Sendable {
     public func stop() {
         stopFlag.set()
         wake.signal()
-        wakeWorkers()
-    }
-
-    /// Wakes every worker thread that waits (an enqueue, a stop, a finished batch job).
-    func wakeWorkers() {
-        for executor in executors { executor.poke() }
     }
 
     public var isStopping: Bool { stopFlag.isSet }
@@ -163,7 +143,7 @@ public final class WorkerPool: Sendable {
                     // `stop()` makes the flag's descriptor readable, which ends the wait at once.
                     if try db.waitForNotification(timeout: .seconds(1), interrupt: stopFlag.descriptor) != nil {
                         while try db.nextNotification() != nil {}
-                        wakeWorkers()
+                        wake.signal()
                     }
                 }
             } catch {
